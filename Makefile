@@ -1,0 +1,69 @@
+# The course in a few commands. Everything runs in .venv, which `make setup` creates;
+# every target below depends on it, so `make run` or `make test` on a fresh clone just works.
+
+PYTHON      ?= python3
+VENV        ?= .venv
+TF_PACKAGE  ?= tensorflow-cpu==2.21.0
+HOROVOD_GPU ?=
+NOTEBOOKS   ?=
+SUBMISSIONS ?=
+TESTS       ?=
+IMAGE       ?= dl-course
+VARIANT     ?= cpu
+PORT        ?= 8888
+
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.setup-done
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: help setup data run test lint unit notebooks-test outputs student grade lab \
+        docker-build docker-run clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml tools/setup_env.sh tools/build_horovod.sh tools/patches/*.patch
+	PYTHON=$(PYTHON) TF_PACKAGE="$(TF_PACKAGE)" HOROVOD_GPU=$(HOROVOD_GPU) tools/setup_env.sh $(VENV)
+	@touch $@
+
+setup: $(STAMP) ## create .venv: pinned packages, utils, Horovod (built once, then cached)
+
+data: $(STAMP) ## fetch and verify MNIST into $COURSE_DATA_DIR (or ~/.cache/dl-course/data)
+	$(BIN)/python -m utils.data
+
+run: $(STAMP) ## execute every notebook headless into build/executed (NOTEBOOKS=01 02 for a subset)
+	$(BIN)/python -m utils.runner $(NOTEBOOKS)
+
+test: lint unit notebooks-test ## lint, unit tests, then every notebook executed and checked (nbval)
+
+lint: $(STAMP)
+	$(BIN)/ruff check utils tests notebooks
+
+unit: $(STAMP)
+	$(BIN)/pytest tests
+
+notebooks-test: $(STAMP)
+	$(BIN)/pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 -p no:cacheprovider \
+	    $(if $(NOTEBOOKS),$(addprefix notebooks/,$(addsuffix *.ipynb,$(NOTEBOOKS))),notebooks)
+
+outputs: $(STAMP) ## maintainers: re-run notebooks and store their outputs in notebooks/
+	$(BIN)/python -m utils.runner --update-sources $(NOTEBOOKS)
+
+student: $(STAMP) ## write student copies (solutions removed) to build/student
+	$(BIN)/python -m utils.student
+
+grade: $(STAMP) ## grade a folder of submissions: make grade SUBMISSIONS=folder [TESTS=folder]
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder [TESTS=path]"; exit 2; }
+	$(BIN)/python -m utils.grading "$(SUBMISSIONS)" $(if $(TESTS),--tests "$(TESTS)")
+
+lab: $(STAMP) ## start JupyterLab in the course environment
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+docker-build: ## build the container (VARIANT=cpu or gpu); needs a Docker engine
+	docker build --build-arg VARIANT=$(VARIANT) -t $(IMAGE):$(VARIANT) .
+
+docker-run: ## serve JupyterLab from the container on port $(PORT) (token printed in the log)
+	docker run --rm -it -p $(PORT):8888 $(if $(filter gpu,$(VARIANT)),--gpus all) $(IMAGE):$(VARIANT)
+
+clean: ## remove build outputs (keeps .venv and the data cache)
+	rm -rf build

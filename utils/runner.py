@@ -1,0 +1,162 @@
+"""Run the course headless: execute notebooks with papermill into build/, summarise their metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from utils.notebook import METRIC_MIME
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+BUILD = ROOT / "build"
+
+
+def find_notebooks(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
+    """All course notebooks in reading order, or those named (by path, name or number prefix)."""
+    available = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if not selection:
+        return available
+    chosen = []
+    for item in selection:
+        path = Path(item)
+        if path.suffix == ".ipynb" and path.exists():
+            chosen.append(path.resolve())
+            continue
+        matches = [nb for nb in available if nb.stem == path.stem or nb.stem.startswith(item)]
+        if len(matches) != 1:
+            names = ", ".join(nb.stem for nb in available)
+            raise SystemExit(f"no single notebook matches {item!r}; choose from: {names}")
+        chosen.append(matches[0])
+    return chosen
+
+
+def metrics_of(notebook: dict[str, Any]) -> dict[str, float]:
+    """The metrics a notebook recorded with `utils.record`, read from its outputs."""
+    found = {}
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []):
+            metric = output.get("data", {}).get(METRIC_MIME)
+            if metric:
+                found[metric["name"]] = metric["value"]
+    return found
+
+
+def failure_of(notebook: dict[str, Any]) -> str | None:
+    """'cell N: ErrorName: message' for the first cell that raised, else None."""
+    code_cells = [c for c in notebook.get("cells", []) if c.get("cell_type") == "code"]
+    for number, cell in enumerate(code_cells, start=1):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                value = str(output.get("evalue", "")).strip().splitlines()
+                return f"code cell {number}: {output.get('ename')}: {value[0] if value else ''}"
+    return None
+
+
+def strip_volatile(notebook: dict[str, Any]) -> dict[str, Any]:
+    """Drop run-specific metadata (timings, papermill bookkeeping) so committed diffs stay clean."""
+    notebook["metadata"].pop("papermill", None)
+    notebook["metadata"].pop("widgets", None)
+    notebook["cells"] = [c for c in notebook["cells"]
+                         if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    for cell in notebook["cells"]:
+        for key in ("papermill", "execution", "collapsed", "scrolled"):
+            cell.get("metadata", {}).pop(key, None)
+    return notebook
+
+
+def execute(source: Path, target: Path, parameters: dict[str, Any], cell_timeout: int | None,
+            ) -> dict[str, Any]:
+    """Execute one notebook into `target` and describe the outcome."""
+    import papermill
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(source), str(target), parameters=parameters, cwd=str(source.parent),
+            kernel_name="python3", progress_bar=False, execution_timeout=cell_timeout,
+        )
+        status, error = "ok", None
+    except Exception as exc:  # papermill raises PapermillExecutionError; kernels can die too
+        status, error = "failed", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1:]}"
+    seconds = round(time.perf_counter() - start, 1)
+    executed = json.loads(target.read_text()) if target.exists() else {}
+    if status == "failed":
+        error = failure_of(executed) or error
+    return {"name": source.stem, "status": status, "seconds": seconds,
+            "metrics": metrics_of(executed), **({"error": error} if error else {})}
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    rows = [("notebook", "status", "seconds", "metrics")]
+    for r in results:
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in r["metrics"].items())
+        rows.append((r["name"], r["status"], f"{r['seconds']:.1f}", metrics or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for i, row in enumerate(rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=False)), row[3])
+        if i == 0:
+            print("  ".join("-" * w for w in widths), "-" * 7)
+    total = sum(r["seconds"] for r in results)
+    print(f"{len(results)} notebook(s), {total:.0f} s in all")
+
+
+def parse_parameter(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"parameters look like NAME=VALUE, got {text!r}")
+    name, value = text.split("=", 1)
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Execute the course notebooks headless.")
+    parser.add_argument("notebooks", nargs="*", help="names or number prefixes (default: all)")
+    parser.add_argument("-p", "--parameter", action="append", type=parse_parameter, default=[],
+                        metavar="NAME=VALUE", help="papermill parameter for every notebook")
+    parser.add_argument("--out", type=Path, default=BUILD / "executed")
+    parser.add_argument("--summary", type=Path, default=BUILD / "summary.json")
+    parser.add_argument("--cell-timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--update-sources", action="store_true",
+                        help="after a clean run, store the outputs in notebooks/ (maintainers)")
+    args = parser.parse_args(argv)
+
+    notebooks = find_notebooks(args.notebooks)
+    if not notebooks:
+        print(f"no notebooks found in {NOTEBOOKS}", file=sys.stderr)
+        return 2
+    out = args.out.resolve()
+    if out == NOTEBOOKS.resolve():
+        parser.error("--out must not be the source folder; executed copies never overwrite it")
+    results = []
+    for number, source in enumerate(notebooks, start=1):
+        print(f"[{number}/{len(notebooks)}] {source.stem} ...", flush=True)
+        result = execute(source, out / source.name, dict(args.parameter), args.cell_timeout)
+        results.append(result)
+        print(f"[{number}/{len(notebooks)}] {source.stem}: {result['status']} in "
+              f"{result['seconds']:.1f} s" + (f" -- {result['error']}" if "error" in result else ""),
+              flush=True)
+        if args.update_sources and result["status"] == "ok":
+            executed = json.loads((out / source.name).read_text())
+            source.write_text(json.dumps(strip_volatile(executed), indent=1, ensure_ascii=False)
+                              + "\n")
+    args.summary.parent.mkdir(parents=True, exist_ok=True)
+    args.summary.write_text(json.dumps({"notebooks": results}, indent=2) + "\n")
+    print()
+    print_table(results)
+    print(f"summary written to {args.summary}")
+    failed = [r for r in results if r["status"] != "ok"]
+    for r in failed:
+        print(f"FAILED: {r['name']} ({r.get('error', 'unknown error')})", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
