@@ -11,6 +11,7 @@ TESTS       ?=
 IMAGE       ?= dl-course
 VARIANT     ?= cpu
 PORT        ?= 8888
+LAB_ARGS    ?=
 
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
@@ -57,7 +58,7 @@ grade: $(STAMP) ## grade a folder of submissions: make grade SUBMISSIONS=folder 
 	$(BIN)/python -m utils.grading "$(SUBMISSIONS)" $(if $(TESTS),--tests "$(TESTS)")
 
 lab: $(STAMP) ## start JupyterLab in the course environment
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 docker-build: ## build the container (VARIANT=cpu or gpu); needs a Docker engine
 	docker build --build-arg VARIANT=$(VARIANT) -t $(IMAGE):$(VARIANT) .

@@ -8,6 +8,7 @@
 #
 # Usage: tools/build_horovod.sh VENV_DIR        Environment: HOROVOD_GPU (empty or NCCL)
 set -euo pipefail
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 
 venv=${1:?usage: tools/build_horovod.sh VENV_DIR}
 here=$(cd "$(dirname "$0")" && pwd)

@@ -76,7 +76,8 @@ def verify_arrays(arrays: dict[str, np.ndarray]) -> None:
         array = arrays[name]
         if array.dtype != np.uint8 or array.shape != ARRAY_SHAPES[name]:
             raise ValueError(
-                f"MNIST {name}: expected uint8 {ARRAY_SHAPES[name]}, got {array.dtype} {array.shape}"
+                f"MNIST {name}: expected uint8 {ARRAY_SHAPES[name]}, "
+                f"got {array.dtype} {array.shape}"
             )
         actual = hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
         if actual != expected:
@@ -127,7 +128,8 @@ def _write_cache(cache: Path, arrays: dict[str, np.ndarray], verbose: bool) -> N
         os.replace(tmp.name, cache)
         _say(verbose, f"MNIST cached in {cache}")
     except OSError as error:
-        _say(verbose, f"MNIST could not be cached in {cache.parent} ({error}); using it from memory")
+        _say(verbose, f"MNIST could not be cached in {cache.parent} ({error}); "
+             "using it from memory")
 
 
 def _fetch(folder: Path, verbose: bool) -> dict[str, np.ndarray]:
@@ -242,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m utils.data [DATA_DIR]`: fetch and verify MNIST ahead of time (`make data`)."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) > 1 or (args and args[0] in {"-h", "--help"}):
-        print("usage: python -m utils.data [DATA_DIR]  (default: $COURSE_DATA_DIR or the user cache)")
+        print("usage: python -m utils.data [DATA_DIR]  "
+              "(default: $COURSE_DATA_DIR or the user cache)")
         return 0 if args and args[0] in {"-h", "--help"} else 2
     folder = Path(args[0]) if args else default_data_dir()
     try:

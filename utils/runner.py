@@ -1,4 +1,4 @@
-"""Run the course headless: execute notebooks with papermill into build/, summarise their metrics."""
+"""Run the course headless: execute notebooks with papermill into build/, summarise metrics."""
 
 from __future__ import annotations
 
@@ -47,8 +47,10 @@ def metrics_of(notebook: dict[str, Any]) -> dict[str, float]:
 
 
 def failure_of(notebook: dict[str, Any]) -> str | None:
-    """'cell N: ErrorName: message' for the first cell that raised, else None."""
-    code_cells = [c for c in notebook.get("cells", []) if c.get("cell_type") == "code"]
+    """'code cell N: ErrorName: message' for the first cell that raised (N counts the source
+    notebook's code cells, not papermill's injected one), else None."""
+    code_cells = [c for c in notebook.get("cells", []) if c.get("cell_type") == "code"
+                  and "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     for number, cell in enumerate(code_cells, start=1):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
@@ -140,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{number}/{len(notebooks)}] {source.stem} ...", flush=True)
         result = execute(source, out / source.name, dict(args.parameter), args.cell_timeout)
         results.append(result)
+        error = f" -- {result['error']}" if "error" in result else ""
         print(f"[{number}/{len(notebooks)}] {source.stem}: {result['status']} in "
-              f"{result['seconds']:.1f} s" + (f" -- {result['error']}" if "error" in result else ""),
-              flush=True)
+              f"{result['seconds']:.1f} s{error}", flush=True)
         if args.update_sources and result["status"] == "ok":
             executed = json.loads((out / source.name).read_text())
             source.write_text(json.dumps(strip_volatile(executed), indent=1, ensure_ascii=False)

@@ -61,7 +61,7 @@ def and_gate(answer):
     require(w.shape == (2,), f"w_and needs two weights, one per input; got shape {w.shape}")
     inputs = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
     outputs = (inputs @ w + float(b) >= 0).astype(int)
-    wrong = [tuple(x.astype(int)) for x, o, t in zip(inputs, outputs, [0, 0, 0, 1], strict=True)
+    wrong = [tuple(int(v) for v in x) for x, o, t in zip(inputs, outputs, [0, 0, 0, 1], strict=True)
              if o != t]
     require(not wrong, f"wrong output for input(s) {wrong}: the sum w·x + b must reach 0 only "
             "when both inputs are 1")

@@ -1,0 +1,64 @@
+"""Chapter 05's MNIST CNN and its data, shared by the chapter 06 notebook and scripts."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+try:
+    import utils
+except ImportError:  # run from a checkout where the course helpers are not installed
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    import utils
+
+
+def build_cnn():
+    """Conv(32, 5×5) → max-pool → Conv(64, 5×5) → max-pool → softmax: 62,346 parameters."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        layers.Conv2D(32, (5, 5), activation="relu"),
+        layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (5, 5), activation="relu"),
+        layers.MaxPooling2D((2, 2)),
+        layers.Flatten(),
+        layers.Dense(10, activation="softmax"),
+    ], name="mnist_cnn")
+
+
+def load_data(train_samples: int | None = None):
+    """MNIST as float32 images in [0, 1] with a channel axis, and integer labels."""
+    (x_train, y_train), (x_test, y_test) = utils.load_mnist(verbose=False)
+    if train_samples is not None:
+        x_train, y_train = x_train[:train_samples], y_train[:train_samples]
+
+    def prepare(x):
+        return (x.astype("float32") / 255.0)[..., np.newaxis]
+
+    return (prepare(x_train), y_train.astype("int64")), (prepare(x_test), y_test.astype("int64"))
+
+
+def training_images_per_second(x, y, batch_size: int, *, jit_compile: bool = False,
+                               images: int = 6144, seed: int = 0) -> float:
+    """Steady-state training throughput of a fresh CNN: one warm-up pass, then a timed one."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    steps = max(2, images // batch_size)
+    n = steps * batch_size  # whole batches only: a smaller last batch would trigger a retrace
+    x, y = x[:n], y[:n]
+    if len(x) < n:
+        raise ValueError(f"need {n} images for batch size {batch_size}, got {len(x)}")
+    model = build_cnn()
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy",
+                  jit_compile=jit_compile)
+    model.fit(x[:2 * batch_size], y[:2 * batch_size], batch_size=batch_size, epochs=1,
+              shuffle=False, verbose=0)  # traces (and, with XLA, compiles) the training step
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    return n / (time.perf_counter() - start)

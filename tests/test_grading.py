@@ -1,0 +1,261 @@
+"""utils.grading: every submitted file gets its row, its feedback and never a modification."""
+
+import csv
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from utils import grading
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SUBMISSIONS = FIXTURES / "submissions_ch01"
+EXPECTED = FIXTURES / "submissions_ch01_expected.csv"
+
+
+def read_rows(path):
+    with path.open(newline="") as stream:
+        return {row["submission"]: row for row in csv.DictReader(stream)}
+
+
+def digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Grade the chapter 01 fixture folder once (about 30 s on two free cores)."""
+    out = tmp_path_factory.mktemp("grades")
+    before = digest(SUBMISSIONS)
+    # A shorter cell timeout than the chapter's only makes the endless loop cheaper to test.
+    results = grading.grade_folder(SUBMISSIONS, out=out, progress=False,
+                                   limits=grading.Limits(cell_timeout=10))
+    return {"out": out, "results": {r.submission: r for r in results}, "before": before}
+
+
+def test_every_fixture_submission_gets_its_expected_row(graded):
+    got, expected = read_rows(graded["out"] / "grades.csv"), read_rows(EXPECTED)
+    assert list(got) == list(expected), "one row per file, sorted by name"
+    for name, row in expected.items():
+        assert got[name] == row, f"{name}: {graded['results'][name].problems}"
+
+
+def test_every_file_in_the_folder_has_a_row_and_a_feedback_file(graded):
+    files = {p.name for p in SUBMISSIONS.iterdir()}
+    assert set(read_rows(graded["out"] / "grades.csv")) == files
+    assert {p.name for p in (graded["out"] / "feedback").iterdir()} == {f"{n}.txt" for n in files}
+
+
+def test_grading_never_modifies_the_submissions(graded):
+    assert digest(SUBMISSIONS) == graded["before"]
+
+
+@pytest.mark.parametrize("name, phrases", [
+    ("full_marks.ipynb", ["6/6 points, status ok", "Exercise 01.3: 1/1, passed"]),
+    ("partly_correct.ipynb", ["Exercise 01.2: 0/3, failed: cost_gradient_b differs",
+                              "AND needs [0, 0, 0, 1]"]),
+    ("exception_in_first_exercise.ipynb", [
+        "`sigmoid_prime` is not defined", "code cell 14 (exercise 01.1) raised NameError"]),
+    ("syntax_error.ipynb", ["(exercise 01.3) raised SyntaxError"]),
+    ("infinite_loop.ipynb", ["Exercise 01.2: 0/3, failed: took longer than 5 s",
+                             "(exercise 01.2) was stopped after 10 s"]),
+    ("sys_exit.ipynb", ["6/6 points", "raised SystemExit: that is enough for today"]),
+    ("kernel_crash.ipynb", ["6/6 points", "stopped the kernel (it was killed by SIGSEGV)",
+                            "ran again in a fresh kernel, without it"]),
+    ("prints_50_mb.ipynb", ["6/6 points", "was cut at 100,000 characters"]),
+    ("deleted_exercise_cell.ipynb", ["`cost_gradient_b` is not defined"]),
+    ("unchanged_student_copy.ipynb", [
+        "raised NotImplementedError: Exercise 01.2 is not answered yet"]),
+    ("invalid_json.ipynb", ["not graded, status unreadable", "not valid JSON"]),
+    ("not_a_notebook.txt", ["not valid JSON"]),
+    ("json_but_not_a_notebook.json", ["JSON but not a Jupyter notebook"]),
+])
+def test_feedback_says_what_passed_and_why_the_rest_failed(graded, name, phrases):
+    feedback = (graded["out"] / "feedback" / f"{name}.txt").read_text()
+    for phrase in phrases:
+        assert phrase in feedback
+    assert len(feedback) < 2000, "feedback stays short"
+
+
+def test_feedback_never_shows_the_grading_tests_expected_values(graded):
+    feedback = (graded["out"] / "feedback" / "partly_correct.ipynb.txt").read_text()
+    assert "-1.5" not in feedback and "np.mean" not in feedback
+
+
+def test_committed_fixtures_match_the_instructor_notebook():
+    spec = importlib.util.spec_from_file_location("make_fixtures",
+                                                  FIXTURES / "make_submissions_ch01.py")
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    fresh = maker.submissions(json.loads(maker.SOURCE.read_text()))
+    stale = sorted(name for name, text in fresh.items()
+                   if not (SUBMISSIONS / name).exists() or _sources(text)
+                   != _sources((SUBMISSIONS / name).read_text()))
+    extra = {p.name for p in SUBMISSIONS.iterdir()} - set(fresh)
+    assert not stale and not extra, (
+        f"fixtures out of date ({stale or sorted(extra)}): run "
+        ".venv/bin/python tests/fixtures/make_submissions_ch01.py, then check the expected CSV")
+
+
+def _sources(text):
+    """What matters in a fixture: its cells' types and code (or the raw text of a non-notebook)."""
+    try:
+        return [(c["cell_type"], c["source"]) for c in json.loads(text)["cells"]]
+    except (ValueError, KeyError, TypeError):
+        return text
+
+
+# Small notebooks run for real: limits, the notebook timeout and a private test folder.
+
+PRIVATE_TESTS = '''
+from utils.grading import graded
+
+PARAMETERS = {"SLEEP": 3}
+NOTEBOOK_TIMEOUT = 4
+
+@graded("99.1", points=1)
+def network_is_cut(answers):
+    assert answers["interfaces"] == ["lo"], f"interfaces: {answers['interfaces']}"
+
+@graded("99.2", points=2)
+def memory_error_was_caught(answers):
+    assert answers["memory"] == "MemoryError", answers["memory"]
+
+@graded("99.3", points=1)
+def last_cell_ran(answers):
+    answers["last"]
+'''
+
+
+def small_notebook(path, *sources):
+    cells = [nbformat.v4.new_markdown_cell("**Exercise 99.1** A tiny exercise."),
+             nbformat.v4.new_code_cell("SLEEP = 60", metadata={"tags": ["parameters"]}),
+             *(nbformat.v4.new_code_cell(source) for source in sources)]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+
+
+def test_limits_and_the_notebook_timeout_apply_and_private_tests_replace_the_repos(tmp_path):
+    tests, folder = tmp_path / "private", tmp_path / "submissions"
+    tests.mkdir()
+    folder.mkdir()
+    (tests / "99_tiny.py").write_text(PRIVATE_TESTS)
+    small_notebook(folder / "tiny.ipynb",
+                   "import socket\ninterfaces = sorted(n for _, n in socket.if_nameindex())",
+                   "try:\n    block = bytearray(2 * 1024**3)\n    memory = 'allocated'\n"
+                   "except MemoryError:\n    memory = 'MemoryError'",
+                   "import time\ntime.sleep(SLEEP)",
+                   "time.sleep(SLEEP)",
+                   "last = True")
+    isolated = bool(grading.network_isolation()[0])
+
+    result, = grading.grade_folder(folder, tests, tmp_path / "out", progress=False,
+                                   limits=grading.Limits(memory_bytes=512 * 1024**2))
+
+    assert result.chapter == "99" and result.status == "timeout"
+    points = result.points()
+    assert points["99.2"] == 2, "a 2 GiB allocation fails under a 512 MiB limit"
+    assert points["99.3"] == 0, "the last cell never ran: the 3 s sleeps use up the 4 s"
+    assert any("used up its 4 s" in problem for problem in result.problems)
+    if isolated:
+        assert points["99.1"] == 1
+    row = read_rows(tmp_path / "out" / "grades.csv")["tiny.ipynb"]
+    assert row == {"submission": "tiny.ipynb", "chapter": "99", "99.1": f"{int(isolated)}",
+                   "99.2": "2", "99.3": "0", "total": f"{2 + isolated}", "status": "timeout"}
+
+
+# Pieces that need no kernel.
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "the file is empty"),
+    (b"%PDF-1.7\n\xe2\xe3\xcf\xd3", "not text"),
+    (b'{"cells": [', "not valid JSON"),
+    (b"[1, 2, 3]", "not a Jupyter notebook"),
+    (b'{"nbformat": 3, "cells": []}', "not a Jupyter notebook"),
+    (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"source": "x"}]}',
+     "not a readable notebook"),
+])
+def test_files_that_are_not_notebooks_are_unreadable_with_a_reason(tmp_path, content, reason):
+    path = tmp_path / "upload.ipynb"
+    path.write_bytes(content)
+    notebook, why = grading.read_submission(path)
+    assert notebook is None and reason in why
+
+
+def test_the_chapter_comes_from_the_exercise_ids_then_from_the_file_name():
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("**Exercise 03.1** and see Exercise 02.4"),
+        nbformat.v4.new_code_cell('check("03.2", answer)')])
+    assert grading.exercise_ids(notebook) == ["03.1", "02.4", "03.2"]
+    assert grading.chapter_of(notebook, "02_whatever.ipynb") == "03"
+    assert grading.chapter_of(nbformat.v4.new_notebook(), "05_cnn.ipynb") == "05"
+    assert grading.chapter_of(nbformat.v4.new_notebook(), "homework.ipynb") is None
+
+
+def test_chapter_01_tests_carry_points_parameters_and_limits():
+    chapter = grading.find_chapter_tests(grading.DEFAULT_TESTS)["01"]
+    assert chapter.exercises == {"01.1": 2, "01.2": 3, "01.3": 1}
+    assert chapter.parameters == {"EPOCHS": 150}
+    assert (chapter.cell_timeout, chapter.notebook_timeout, chapter.test_timeout) == (20, 120, 5)
+
+
+def test_grading_test_files_are_not_collected_as_unit_tests():
+    assert not list(grading.DEFAULT_TESTS.glob("test_*.py"))
+
+
+def test_graded_rejects_a_bad_exercise_id_or_points():
+    with pytest.raises(ValueError, match="look like '01.2'"):
+        grading.graded("1.2", points=1)
+    with pytest.raises(ValueError, match="positive number"):
+        grading.graded("01.2", points=0)
+
+
+def test_answers_name_a_missing_variable_plainly():
+    answers = grading.Answers({"w": 1})
+    assert answers["w"] == 1 and answers.get("b") is None and "b" not in answers
+    with pytest.raises(AssertionError, match="`b` is not defined in your notebook"):
+        answers["b"]
+
+
+def test_memory_sizes_read_like_4g_or_none():
+    assert grading.parse_memory("4G") == 4 * 1024**3
+    assert grading.parse_memory("512m") == 512 * 1024**2
+    assert grading.parse_memory("none") == 0
+    with pytest.raises(Exception, match="looks like 4G"):
+        grading.parse_memory("lots")
+
+
+def test_the_csv_has_a_column_per_exercise_a_total_and_a_status(tmp_path):
+    test = grading.GradingTest("t", "01.1", 2.0)
+    other = grading.GradingTest("u", "01.2", 1.5)
+    results = [
+        grading.Result("b.ipynb", "errors", "01", [grading.TestResult(test, True, ""),
+                                                   grading.TestResult(other, False, "no")],
+                       ["code cell 3 raised ValueError: boom"]),
+        grading.Result("a.pdf", "unreadable", problems=["this file cannot be graded: binary"]),
+    ]
+    path = grading.write_report(results, tmp_path)
+    assert path.read_text().splitlines() == [
+        "submission,chapter,01.1,01.2,total,status",
+        "a.pdf,,0,0,0,unreadable",
+        "b.ipynb,01,2,0,2,errors",
+    ]
+    assert (tmp_path / "feedback" / "b.ipynb.txt").read_text() == (
+        "b.ipynb (chapter 01): 2/3.5 points, status errors\n\n"
+        "Exercise 01.1: 2/2, passed\n"
+        "Exercise 01.2: 0/1.5, failed: no\n\n"
+        "While running the notebook:\n"
+        "- code cell 3 raised ValueError: boom\n")
+
+
+def test_the_command_line_grades_a_folder_and_reports_usage_errors(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "essay.docx").write_bytes(b"PK\x03\x04\x00\xff")
+    assert grading.main([str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                         "--no-progress"]) == 0
+    assert "1 unreadable" in capsys.readouterr().out
+    assert read_rows(tmp_path / "out" / "grades.csv")["essay.docx"]["status"] == "unreadable"
+    assert grading.main([str(tmp_path / "missing"), "--no-progress"]) == 2
+    assert "no submissions folder" in capsys.readouterr().err

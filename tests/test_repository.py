@@ -1,0 +1,139 @@
+"""Static checks of the repository: notebook conventions, Colab links, Dockerfile, Makefile."""
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_PATHS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+REPOSITORY = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+MAKEFILE = (ROOT / "Makefile").read_text()
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+def load(path):
+    return json.loads(path.read_text())
+
+
+def source(cell):
+    return "".join(cell["source"])
+
+
+@pytest.fixture(params=NOTEBOOK_PATHS, ids=[p.stem for p in NOTEBOOK_PATHS])
+def notebook(request):
+    return request.param, load(request.param)
+
+
+def test_notebooks_are_numbered_in_reading_order_without_gaps():
+    numbers = [int(p.name[:2]) for p in NOTEBOOK_PATHS]
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", p.name) for p in NOTEBOOK_PATHS)
+
+
+def test_each_notebook_opens_with_a_title_and_a_colab_badge_for_itself(notebook):
+    path, nb = notebook
+    first = source(nb["cells"][0])
+    assert first.startswith(f"# {path.name[:2]} · ")
+    github = REPOSITORY.removeprefix("https://github.com/")
+    badge = f"https://colab.research.google.com/github/{github}/blob/main/notebooks/{path.name}"
+    assert badge in first, f"{path.name}: the Colab badge must link to {badge}"
+
+
+def test_each_notebook_has_one_parameters_cell_then_the_setup_cell(notebook):
+    path, nb = notebook
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    tagged = [i for i, c in enumerate(code) if "parameters" in c["metadata"].get("tags", [])]
+    assert tagged == [0], f"{path.name}: the first code cell, and only it, is tagged parameters"
+    assert "SEED" in source(code[0])
+    setup = source(code[1])
+    assert f"dl-course-utils @ git+{REPOSITORY}" in setup, "Colab installs utils from the repo"
+    assert '"google.colab" in sys.modules' in setup
+    assert "utils.setup_notebook(SEED" in setup
+
+
+def test_each_notebook_has_exercises_and_ends_with_takeaways(notebook):
+    path, nb = notebook
+    text = "\n".join(source(c) for c in nb["cells"])
+    chapter = path.name[:2]
+    ids = re.findall(rf"\*\*Exercise ({chapter}\.\d+)\*\*", text)
+    assert ids, f"{path.name} has no exercises"
+    for exercise_id in ids:
+        assert f'check("{exercise_id}"' in text, f"{exercise_id} has no self-check"
+    assert text.count("### BEGIN SOLUTION") == text.count("### END SOLUTION") >= len(ids)
+    assert "Key takeaways" in source(nb["cells"][-1])
+
+
+def test_committed_notebooks_carry_outputs_but_no_volatile_metadata(notebook):
+    path, nb = notebook
+    assert "papermill" not in nb["metadata"] and "widgets" not in nb["metadata"]
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code[1]["outputs"], f"{path.name}: the setup cell has no output; run `make outputs`"
+    for cell in code:
+        assert not {"execution", "papermill"} & set(cell["metadata"])
+        assert not [o for o in cell["outputs"] if o["output_type"] == "error"]
+
+
+def test_notebooks_use_current_keras_idiom(notebook):
+    path, nb = notebook
+    code = "\n".join(source(c) for c in nb["cells"] if c["cell_type"] == "code")
+    for legacy in ["input_shape=", "lr=", "keras.optimizers.sgd", "from tensorflow import keras",
+                   "tf.keras"]:
+        assert legacy not in code, f"{path.name} uses the legacy {legacy!r}"
+
+
+def make_targets():
+    return set(re.findall(r"^([a-z][a-z-]*):", MAKEFILE, flags=re.M))
+
+
+def test_makefile_has_the_readme_commands():
+    assert {"setup", "run", "test", "data", "lab", "student", "grade", "docker-build",
+            "docker-run"} <= make_targets()
+    assert "make run" in (ROOT / "README.md").read_text()
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_dockerfile_base_images_are_pinned_to_versions():
+    images = re.findall(r"^FROM\s+(\S+)", DOCKERFILE, flags=re.M)
+    external = [i for i in images if not i.startswith("base-")]
+    assert external, "no base image"
+    for image in external:
+        assert re.search(r":\d+\.\d+\.\d+", image), f"{image} is not pinned to a version"
+
+
+def test_dockerfile_reuses_the_tested_setup_target():
+    called = re.findall(r"(?:RUN|&&)\s+make\s+([a-z-]+)", DOCKERFILE)
+    called += re.findall(r'CMD \["make", "([a-z-]+)"', DOCKERFILE)
+    assert "setup" in called and "lab" in called
+    for target in called:
+        assert target in make_targets(), f"Dockerfile calls `make {target}`, which does not exist"
+    assert "make setup" in DOCKERFILE
+
+
+def test_dockerfile_serves_jupyterlab_on_8888_as_a_non_root_user_with_a_token():
+    assert re.search(r"^EXPOSE 8888$", DOCKERFILE, flags=re.M)
+    users = re.findall(r"^USER\s+(\S+)", DOCKERFILE, flags=re.M)
+    assert users and users[-1] not in {"root", "0"}
+    assert "--port=8888" in DOCKERFILE and "--ip=0.0.0.0" in DOCKERFILE
+    for disabled in ["token=''", 'token=""', "token= ", "disable_check_xsrf", "--allow-root"]:
+        assert disabled not in DOCKERFILE
+
+
+def test_dockerfile_offers_a_gpu_variant():
+    assert "ARG VARIANT=cpu" in DOCKERFILE and "AS base-gpu" in DOCKERFILE
+    assert "HOROVOD_GPU=NCCL" in DOCKERFILE and "and-cuda" in DOCKERFILE
+
+
+def test_environment_yml_installs_the_same_pins_as_make_setup():
+    env = (ROOT / "environment.yml").read_text()
+    assert "-r requirements.txt" in env and "conda-forge" in env
+    tf_pin = re.search(r"TF_PACKAGE\s+\?= (\S+)", MAKEFILE).group(1)
+    assert tf_pin in env
+
+
+def test_requirements_are_exact_pins():
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text()
+             .splitlines()]
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][^\s]*", line) for line in lines if line)

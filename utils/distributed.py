@@ -1,0 +1,553 @@
+"""Horovod's Keras recipe on Keras 3: optimizer wrapper, callbacks, rank helpers, a launcher.
+
+Horovod's own `horovod.tensorflow.keras` was written for Keras 2 and does not work with Keras 3
+(it hooks optimizer methods Keras 3 never calls), and `hvd.DistributedGradientTape` fails on
+Keras 3 variables. This module rebuilds the same recipe, under Horovod's names, from the parts
+of `horovod.tensorflow` that do work: `grouped_allreduce` on plain gradient tensors and
+`broadcast_variables` on the TensorFlow variables under the Keras ones.
+
+    import horovod.tensorflow as hvd
+    from utils import distributed as hvd_keras
+
+    hvd.init()
+    hvd_keras.set_threads(hvd_keras.threads_per_rank())   # before TensorFlow does any work
+    hvd_keras.pin_gpu()                                  # one GPU per process; no-op on CPU
+    optimizer = hvd_keras.DistributedOptimizer(keras.optimizers.SGD(0.01 * hvd.size()))
+    model.compile(optimizer=optimizer, loss=..., jit_compile=False)
+    model.fit(x_shard, y_shard, callbacks=[hvd_keras.BroadcastGlobalVariablesCallback(0),
+                                           hvd_keras.MetricAverageCallback()])
+
+Importing this module is cheap and needs neither Horovod nor TensorFlow: both are imported on
+first use, so notebooks (and Colab, where Horovod is absent) can import it freely.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_CALLBACKS = ("BroadcastGlobalVariablesCallback", "MetricAverageCallback",
+              "LearningRateWarmupCallback")
+
+
+# --------------------------------------------------------------------------------------------
+# Horovod itself, imported on demand
+# --------------------------------------------------------------------------------------------
+def horovod_installed() -> bool:
+    """True when the `horovod` package is installed (it may still lack TensorFlow support)."""
+    return importlib.util.find_spec("horovod") is not None
+
+
+def _hvd():
+    """`horovod.tensorflow`, or an ImportError that says how to get it."""
+    try:
+        import horovod.tensorflow as hvd
+    except ImportError as error:
+        raise ImportError(
+            "Horovod with TensorFlow support is not installed in this Python "
+            f"({sys.executable}): {error}. In the course environment `make setup` builds it "
+            "(tools/build_horovod.sh); Colab has no Horovod, so skip the multi-process cells "
+            "there."
+        ) from error
+    return hvd
+
+
+def _hvd_if_initialized():
+    """`horovod.tensorflow` when this process already imported and initialised it, else None."""
+    hvd = sys.modules.get("horovod.tensorflow")
+    if hvd is not None and hvd.is_initialized():
+        return hvd
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# One process per device: cores, threads, GPU pinning, data shards, printing
+# --------------------------------------------------------------------------------------------
+def usable_cores() -> int:
+    """CPU cores this process may run on (respects taskset, cgroups and SLURM's binding)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def threads_per_rank(ranks_per_node: int | None = None, cores: int | None = None) -> int:
+    """Cores per process when `ranks_per_node` processes share this node: `cores // ranks`.
+
+    Defaults: the node's rank count from Horovod (`hvd.local_size()`, 1 without Horovod) and
+    the cores this process may use. Never less than 1.
+    """
+    if ranks_per_node is None:
+        hvd = _hvd_if_initialized()
+        ranks_per_node = hvd.local_size() if hvd else 1
+    ranks_per_node = _positive_int(ranks_per_node, "ranks_per_node")
+    cores = usable_cores() if cores is None else _positive_int(cores, "cores")
+    return max(1, cores // ranks_per_node)
+
+
+def set_threads(intra_op: int, inter_op: int | None = None) -> None:
+    """Size TensorFlow's thread pools. Call it before TensorFlow runs any operation.
+
+    `intra_op` threads work inside one operation (a matrix product); `inter_op` threads run
+    independent operations side by side (default: the same number).
+    """
+    intra_op = _positive_int(intra_op, "intra_op")
+    inter_op = intra_op if inter_op is None else _positive_int(inter_op, "inter_op")
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+    except RuntimeError as error:
+        raise RuntimeError(
+            "TensorFlow has already started its runtime, so its thread pools can no longer be "
+            "resized: call set_threads() right after hvd.init(), before building a model or "
+            f"running any TensorFlow operation ({error})"
+        ) from None
+
+
+def pin_gpu(local_rank: int | None = None) -> str | None:
+    """Make this process see one GPU only: the one matching its local rank.
+
+    Returns the GPU's name, or None on a machine without GPUs (then it does nothing). If the
+    scheduler already gave the process a single GPU (e.g. `srun --gpus-per-task=1`), that one is
+    used whatever the local rank.
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return None
+    if local_rank is None:
+        local_rank = _hvd().local_rank()
+    if isinstance(local_rank, bool) or not isinstance(local_rank, int) or local_rank < 0:
+        raise ValueError(f"local_rank must be a non-negative int, got {local_rank!r}")
+    if len(gpus) == 1:
+        gpu = gpus[0]
+    elif local_rank < len(gpus):
+        gpu = gpus[local_rank]
+    else:
+        raise ValueError(
+            f"local rank {local_rank} has no GPU of its own: this node shows {len(gpus)} GPUs. "
+            f"Start at most {len(gpus)} ranks per node (horovodrun -H host:{len(gpus)})."
+        )
+    try:
+        tf.config.experimental.set_memory_growth(gpu, True)
+        tf.config.set_visible_devices(gpu, "GPU")
+    except RuntimeError as error:
+        raise RuntimeError(
+            "pin_gpu() must run before TensorFlow touches the GPU: call it right after "
+            f"hvd.init() ({error})"
+        ) from None
+    return gpu.name
+
+
+def shard(*arrays: np.ndarray, rank: int | None = None, size: int | None = None):
+    """This rank's share of a data set: every `size`-th example, starting at `rank`.
+
+    All ranks get the same number of examples (`len // size`; the remainder is dropped), so
+    they run the same number of steps and meet at every allreduce. With unshuffled batches,
+    batch i of all ranks together is exactly batch i of a single process with `size` times the
+    batch size. Returns one array, or a tuple when given several.
+    """
+    if not arrays:
+        raise ValueError("shard() needs at least one array")
+    if rank is None or size is None:
+        hvd = _hvd_if_initialized()
+        if hvd is None:
+            raise ValueError("pass rank= and size=, or call hvd.init() first")
+        rank = hvd.rank() if rank is None else rank
+        size = hvd.size() if size is None else size
+    size = _positive_int(size, "size")
+    if isinstance(rank, bool) or not isinstance(rank, int | np.integer) or not 0 <= rank < size:
+        raise ValueError(f"rank must be an int in [0, {size}), got {rank!r}")
+    arrays = tuple(np.asarray(a) for a in arrays)
+    lengths = {len(a) for a in arrays}
+    if len(lengths) != 1:
+        raise ValueError(f"arrays must have the same length, got {[len(a) for a in arrays]}")
+    n = lengths.pop()
+    per_rank = n // size
+    if per_rank == 0:
+        raise ValueError(
+            f"cannot shard {n} examples over {size} ranks: every rank needs at least one "
+            "example. Use fewer ranks (-np) or more data."
+        )
+    parts = tuple(np.ascontiguousarray(a[rank:per_rank * size:size]) for a in arrays)
+    return parts[0] if len(parts) == 1 else parts
+
+
+def rank0_print(*args: Any, **kwargs: Any) -> None:
+    """print() on rank 0 only, so N processes do not print N copies of every line."""
+    hvd = _hvd_if_initialized()
+    rank = hvd.rank() if hvd else int(os.environ.get("HOROVOD_RANK", "0"))
+    if rank == 0:
+        kwargs.setdefault("flush", True)
+        print(*args, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# The learning-rate warm-up of the linear scaling rule
+# --------------------------------------------------------------------------------------------
+def warmup_learning_rate(epoch: float, initial_lr: float, size: int,
+                         warmup_epochs: float) -> float:
+    """Learning rate at (fractional) `epoch` of a linear warm-up (Goyal et al., 2017).
+
+    `initial_lr` is the already scaled rate (one-rank rate × size). Training starts at
+    `initial_lr / size`, the one-rank rate, and climbs linearly to `initial_lr` at
+    `warmup_epochs`; after that it stays at `initial_lr`. Same formula as Horovod's callback.
+    """
+    size = _positive_int(size, "size")
+    if not initial_lr > 0:
+        raise ValueError(f"initial_lr must be positive, got {initial_lr!r}")
+    if warmup_epochs < 0 or epoch < 0:
+        raise ValueError(f"epoch and warmup_epochs must be >= 0, got {epoch!r}, {warmup_epochs!r}")
+    if warmup_epochs == 0 or epoch >= warmup_epochs:
+        return float(initial_lr)
+    return float(initial_lr / size * (1 + epoch * (size - 1) / warmup_epochs))
+
+
+# --------------------------------------------------------------------------------------------
+# DistributedOptimizer: average the gradients across ranks before applying them
+# --------------------------------------------------------------------------------------------
+def _refuse_xla() -> None:
+    """Horovod's collective ops cannot live inside an XLA cluster; say so at trace time."""
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # private module moved: skip the friendly check
+        return
+    if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
+        raise RuntimeError(
+            "DistributedOptimizer cannot average gradients inside an XLA-compiled step: "
+            "compile the model with jit_compile=False (Keras turns XLA on by default when a "
+            "GPU is present)"
+        )
+
+
+def _average_gradients(grads: Sequence[Any]) -> list[Any]:
+    """Average a list of gradients over all ranks with one grouped allreduce (None kept)."""
+    hvd = _hvd()
+    grads = list(grads)
+    if hvd.size() == 1:
+        return grads
+    _refuse_xla()
+    present = [i for i, g in enumerate(grads) if g is not None]
+    averaged = hvd.grouped_allreduce([grads[i] for i in present], op=hvd.Average,
+                                     name="DistributedOptimizer_grads")
+    for i, g in zip(present, averaged, strict=True):
+        grads[i] = g
+    return grads
+
+
+@functools.cache
+def _distributed_class(base: type) -> type:
+    def apply(self, grads, trainable_variables=None):
+        return base.apply(self, _average_gradients(grads), trainable_variables)
+
+    name = f"Distributed{base.__name__}"
+    return type(name, (base,), {
+        "apply": apply, "_horovod_distributed": True, "__module__": __name__,
+        "__qualname__": name,
+        "__doc__": f"{base.__name__} whose gradients are averaged over all Horovod ranks.",
+    })
+
+
+def DistributedOptimizer(optimizer: Any) -> Any:  # noqa: N802 (Horovod's name)
+    """A copy of a Keras 3 optimizer that averages gradients over all ranks before each update.
+
+    Every rank computes gradients on its own batch; one grouped allreduce (ring-allreduce, so
+    each rank sends about 2(N-1)/N times the gradient size) replaces them by their mean, then
+    the usual update runs, identically on every rank. `model.fit` and custom loops that call
+    `optimizer.apply` / `apply_gradients` both go through it. With one rank it adds nothing.
+
+    Pass an optimizer that has not trained yet (it is rebuilt from its config), or a name like
+    "sgd". Compile the model with `jit_compile=False`: Horovod's ops cannot run inside XLA.
+    """
+    import keras
+
+    if isinstance(optimizer, str | dict):
+        optimizer = keras.optimizers.get(optimizer)
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise TypeError(f"expected a Keras 3 optimizer (e.g. keras.optimizers.SGD(0.01)) or its "
+                        f"name, got {type(optimizer).__name__}")
+    if getattr(optimizer, "_horovod_distributed", False):
+        raise ValueError("this optimizer is already a DistributedOptimizer; wrap it only once")
+    if optimizer.built:
+        raise ValueError("wrap the optimizer before it trains (its state would be lost): "
+                         "DistributedOptimizer(keras.optimizers.SGD(...)), then compile")
+    return _distributed_class(type(optimizer)).from_config(optimizer.get_config())
+
+
+# --------------------------------------------------------------------------------------------
+# Callbacks (classes built on first use, so importing this module does not import Keras)
+# --------------------------------------------------------------------------------------------
+def broadcast_model_and_optimizer(model: Any, optimizer: Any, root_rank: int = 0) -> None:
+    """Copy rank `root_rank`'s weights and optimizer state to every other rank.
+
+    Keras 3 variables are not `tf.Variable`s, so Horovod cannot assign them; their `.value`
+    is the TensorFlow variable underneath, which it can.
+    """
+    hvd = _hvd()
+    if hvd.size() == 1:
+        return
+    if optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    variables = [w.value for w in model.weights]
+    if optimizer is not None:
+        variables += [v.value for v in optimizer.variables]
+    hvd.broadcast_variables(variables, root_rank=root_rank)
+
+
+@functools.cache
+def _callback_classes() -> dict[str, type]:
+    import keras
+
+    class BroadcastGlobalVariablesCallback(keras.callbacks.Callback):
+        """Start every rank from rank `root_rank`'s model and optimizer state, once.
+
+        Horovod's Keras 2 callback waited until the end of the first batch because Keras 2
+        created the optimizer's slots lazily. Here the optimizer is built up front, so the
+        broadcast happens before the first step whenever the model is built (the usual case
+        with `keras.Input`); for a model built by its first call, right after the first batch.
+        """
+
+        def __init__(self, root_rank: int = 0):
+            super().__init__()
+            if isinstance(root_rank, bool) or not isinstance(root_rank, int) or root_rank < 0:
+                raise ValueError(f"root_rank must be a non-negative int, got {root_rank!r}")
+            self.root_rank = root_rank
+            self.broadcast_done = False
+
+        def _broadcast_if_ready(self) -> None:
+            if self.broadcast_done or not self.model.built:
+                return
+            size = _hvd().size()
+            if not self.root_rank < size:
+                raise ValueError(f"root_rank {self.root_rank} does not exist: the job has "
+                                 f"{size} rank(s)")
+            broadcast_model_and_optimizer(self.model, self.model.optimizer, self.root_rank)
+            self.broadcast_done = True
+
+        def on_train_begin(self, logs=None):
+            self._broadcast_if_ready()
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._broadcast_if_ready()
+
+    class MetricAverageCallback(keras.callbacks.Callback):
+        """Replace each epoch's logs (loss, metrics) by their average over the ranks.
+
+        Every rank only sees its own shard, so its loss and accuracy describe that shard. Put
+        this callback before the ones that read the logs (checkpoints, early stopping, CSV).
+        """
+
+        def on_epoch_end(self, epoch, logs=None):
+            hvd = _hvd()
+            if not logs or hvd.size() == 1:
+                return
+            import tensorflow as tf
+
+            keys = sorted(logs)
+            values = tf.constant([float(logs[k]) for k in keys], dtype=tf.float64)
+            averaged = hvd.allreduce(values, op=hvd.Average, name="MetricAverageCallback")
+            for key, value in zip(keys, averaged.numpy().tolist(), strict=True):
+                logs[key] = value
+
+    class LearningRateWarmupCallback(keras.callbacks.Callback):
+        """Ramp the learning rate from `initial_lr / size` to `initial_lr` over the first epochs.
+
+        `initial_lr` is the scaled rate (one-rank rate × `hvd.size()`). Large effective batches
+        with a large rate can diverge in the first steps; the warm-up starts from the one-rank
+        rate and climbs linearly, batch by batch (Goyal et al., 2017).
+        """
+
+        def __init__(self, initial_lr: float, warmup_epochs: float = 5,
+                     steps_per_epoch: int | None = None, verbose: int = 0):
+            super().__init__()
+            warmup_learning_rate(0.0, initial_lr, 1, warmup_epochs)  # validates both
+            if steps_per_epoch is not None:
+                _positive_int(steps_per_epoch, "steps_per_epoch")
+            self.initial_lr = float(initial_lr)
+            self.warmup_epochs = warmup_epochs
+            self.steps_per_epoch = steps_per_epoch
+            self.verbose = verbose
+            self._epoch = 0
+            self._finished = False
+
+        def on_train_begin(self, logs=None):
+            import keras as keras_module
+
+            if isinstance(self.model.optimizer._learning_rate,
+                          keras_module.optimizers.schedules.LearningRateSchedule):
+                raise TypeError("LearningRateWarmupCallback sets the learning rate itself; "
+                                "give the optimizer a number, not a schedule")
+            if self.steps_per_epoch is None:
+                self.steps_per_epoch = self.params.get("steps")
+            if not self.steps_per_epoch:
+                raise ValueError("steps per epoch unknown: pass steps_per_epoch= to "
+                                 "LearningRateWarmupCallback")
+            self._finished = False
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self._finished:
+                return
+            epoch = self._epoch + batch / self.steps_per_epoch
+            lr = warmup_learning_rate(epoch, self.initial_lr, _hvd().size(), self.warmup_epochs)
+            self.model.optimizer.learning_rate = lr
+            if epoch >= self.warmup_epochs:
+                self._finished = True
+                if self.verbose:
+                    rank0_print(f"Epoch {self._epoch + 1}: warm-up done, learning rate {lr:.4g}")
+
+    classes = {"BroadcastGlobalVariablesCallback": BroadcastGlobalVariablesCallback,
+               "MetricAverageCallback": MetricAverageCallback,
+               "LearningRateWarmupCallback": LearningRateWarmupCallback}
+    for name, cls in classes.items():
+        cls.__module__, cls.__qualname__ = __name__, name
+    return classes
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CALLBACKS:
+        return _callback_classes()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Launching a job: horovodrun with a timeout that also kills the ranks
+# --------------------------------------------------------------------------------------------
+class HorovodJobError(RuntimeError):
+    """A horovodrun job failed or ran out of time; `output` holds what the ranks printed."""
+
+    def __init__(self, message: str, output: str = "", returncode: int | None = None):
+        super().__init__(message)
+        self.output = output
+        self.returncode = returncode
+
+
+def _horovodrun_executable() -> str:
+    here = Path(sys.executable).parent
+    found = shutil.which("horovodrun", path=os.pathsep.join([str(here),
+                                                               os.environ.get("PATH", "")]))
+    if found is None:
+        raise FileNotFoundError(
+            "horovodrun not found next to this Python or on PATH: Horovod is not installed "
+            "(in the course environment, `make setup` builds it)"
+        )
+    return found
+
+
+_RANK_LINE = re.compile(r"^\[(\d+)\]<(stdout|stderr)>:(.*)$")
+_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*|.*: error: .*)$")
+_NOISE = ("WARNING: All log messages before absl::InitializeLog()", "To enable the following "
+          "instructions", "oneDNN custom operations are on", "cpu_feature_guard.cc")
+
+
+def is_noise(line: str) -> bool:
+    """TensorFlow's start-up banners, which every rank prints on stderr."""
+    return any(marker in line for marker in _NOISE)
+
+
+def rank_lines(output: str, rank: int | None = 0, *, streams: Sequence[str] = ("stdout",),
+               ) -> list[str]:
+    """What `rank` printed (all ranks with None) in a horovodrun log, prefixes and noise removed.
+
+    horovodrun prefixes every line of a rank with `[rank]<stdout>:` or `[rank]<stderr>:`.
+    """
+    lines = []
+    for line in output.splitlines():
+        match = _RANK_LINE.match(line)
+        if (match and (rank is None or int(match.group(1)) == rank)
+                and match.group(2) in streams and not is_noise(match.group(3))):
+            lines.append(match.group(3) if rank is not None else line)
+    return lines
+
+
+def first_rank_error(output: str) -> str | None:
+    """The first error a rank reported, like '[1] RuntimeError: ...', or None.
+
+    When one rank fails, the others fail next ("Horovod has been shut down"); the first real
+    error is the one that explains the failure.
+    """
+    errors = []
+    for line in output.splitlines():
+        match = _RANK_LINE.match(line)
+        if match and _ERROR_LINE.match(match.group(3).strip()):
+            errors.append(f"[rank {match.group(1)}] {match.group(3).strip()}")
+    causes = [e for e in errors if "Horovod has been shut down" not in e]
+    return (causes or errors or [None])[0]
+
+
+def _tail(text: str, lines: int = 25) -> str:
+    kept = [line for line in text.strip().splitlines() if not is_noise(line)]
+    return "\n".join(kept[-lines:])
+
+
+def _failure_message(np: int, what: str, output: str) -> str:
+    cause = first_rank_error(output)
+    return (f"horovodrun -np {np} {what}." + (f"\nFirst error: {cause}" if cause else "")
+            + f"\nLast lines of output:\n{_tail(output)}")
+
+
+def horovodrun(command: Sequence[str], np: int, *, hosts: str | None = None,
+               env: Mapping[str, str] | None = None, timeout: float = 600,
+               cwd: str | os.PathLike | None = None, check: bool = True,
+               extra_args: Sequence[str] = ()) -> subprocess.CompletedProcess:
+    """Run `horovodrun -np N -H localhost:N --gloo COMMAND` and return what it printed.
+
+    The job runs in its own process group, so a timeout kills the ranks too (a stuck
+    allreduce can never hang the caller). With `check` (default), a failed or timed-out job
+    raises HorovodJobError carrying the last lines the ranks printed. stdout and stderr are
+    merged in `.stdout`.
+    """
+    np = _positive_int(np, "np")
+    if isinstance(command, str) or not command:
+        raise ValueError("command must be a non-empty list of arguments, e.g. "
+                         "[sys.executable, 'train.py', '--epochs', '1']")
+    args = [_horovodrun_executable(), "-np", str(np), "-H", hosts or f"localhost:{np}",
+            "--gloo", *extra_args, *map(str, command)]
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    start = time.perf_counter()
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=full_env, cwd=cwd, start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        raise HorovodJobError(_failure_message(
+            np, f"did not finish within {timeout:.0f} s and was killed, ranks included",
+            output or ""), output or "", None) from None
+    finally:
+        try:  # leave no stray rank behind, whatever happened
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    result = subprocess.CompletedProcess(args, process.returncode, output, None)
+    result.seconds = time.perf_counter() - start
+    if check and process.returncode != 0:
+        raise HorovodJobError(_failure_message(np, f"failed with exit code {process.returncode}",
+                                               output), output, process.returncode)
+    return result

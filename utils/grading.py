@@ -1,0 +1,845 @@
+"""Grade a folder of submitted notebooks headless: one fresh kernel each, grader-owned tests, a CSV.
+
+`make grade SUBMISSIONS=folder [TESTS=folder]` runs `main`. Each file of the folder is copied into
+a temporary working folder, its `parameters` cell gets the chapter's grading parameters
+(papermill), and it runs cell by cell in a fresh kernel, without network access where the system
+allows it and under time and memory limits; a cell that fails does not stop the others. Then the
+chapter's grading tests (a Python file per chapter, see `graded`) run in the same kernel. Output:
+`grades.csv` (one row per file, one column per exercise) and one feedback file per submission.
+
+This guards against accidents (endless loops, huge outputs, runaway memory, stray downloads); it
+is not a security sandbox. Grade inside the course container for more isolation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TESTS = ROOT / "tests" / "grading"
+DEFAULT_OUT = Path("build") / "grades"
+GRADE_MIME = "application/vnd.dl-course.grade+json"
+STATUSES = ("ok", "errors", "timeout", "unreadable")
+
+DEFAULT_CELL_TIMEOUT = 120.0  # seconds; a chapter's test file may set CELL_TIMEOUT
+DEFAULT_NOTEBOOK_TIMEOUT = 900.0  # seconds for all cells; NOTEBOOK_TIMEOUT in the test file
+DEFAULT_TEST_TIMEOUT = 30.0  # seconds per grading test; TEST_TIMEOUT in the test file
+DEFAULT_MEMORY = 4 * 1024**3  # bytes of data memory per kernel (RLIMIT_DATA)
+MAX_OUTPUT_CHARS = 100_000  # per cell; the rest of a cell's output is dropped
+HARD_KILL_GRACE = 10.0  # seconds a cell may ignore the interrupt before its kernel is killed
+MAX_KERNEL_STARTS = 3  # a cell that kills the kernel is skipped and the notebook replayed
+
+_EXERCISE_IN_PROSE = re.compile(r"\bExercise\s+(\d\d)\.(\d+)\b")
+_EXERCISE_IN_CHECK = re.compile(r"""\bcheck\(\s*["'](\d\d)\.(\d+)["']""")
+_CHAPTER_IN_NAME = re.compile(r"^(\d\d)_")
+
+# Runs between the kernel manager and the kernel: sets the limits, then becomes the kernel.
+# Python rather than `prlimit` so that it works wherever Python does; `-I -S` keeps it fast.
+_LIMITS_SHIM = (
+    "import os, resource, sys\n"
+    "memory = int(sys.argv[1])\n"
+    "if memory > 0:\n"
+    "    resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))\n"
+    "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# The test-file side: what a chapter's grading tests use (also imported inside the kernel).
+# ---------------------------------------------------------------------------------------------
+
+def graded(exercise_id: str, points: float) -> Callable[[Callable], Callable]:
+    """Mark a function of a grading-test file as the test of one exercise, worth `points`."""
+    if not isinstance(exercise_id, str) or not re.fullmatch(r"\d\d\.\d+", exercise_id):
+        raise ValueError(f"exercise id must look like '01.2', got {exercise_id!r}")
+    if isinstance(points, bool) or not isinstance(points, int | float) or points <= 0:
+        raise ValueError(f"points must be a positive number, got {points!r}")
+
+    def mark(function: Callable) -> Callable:
+        function.grading = {"exercise": exercise_id, "points": float(points)}
+        return function
+
+    return mark
+
+
+class NotDefined(AssertionError):
+    """A grading test asked for a name the submission does not define."""
+
+
+class Answers(Mapping):
+    """The submission's variables, by name; a missing one fails the test with a clear message."""
+
+    def __init__(self, namespace: Mapping[str, Any]):
+        self._namespace = namespace
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._namespace:
+            raise NotDefined(f"`{name}` is not defined in your notebook: the exercise cell is "
+                             "missing, or it stopped with an error before defining it")
+        return self._namespace[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._namespace
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._namespace.get(name, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._namespace)
+
+    def __len__(self) -> int:
+        return len(self._namespace)
+
+
+class TestTookTooLong(Exception):
+    """Raised inside the kernel when a grading test runs past its time."""
+
+
+_loaded_tests: dict[str, ModuleType] = {}
+
+
+def load_module(path: Path | str) -> ModuleType:
+    """Import a grading-test file (its name starts with a digit, so not with `import`)."""
+    path = Path(path).resolve()
+    key = str(path)
+    if key not in _loaded_tests:
+        name = "course_grading_" + hashlib.sha1(key.encode()).hexdigest()[:12]
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load grading tests from {path}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _loaded_tests[key] = module
+    return _loaded_tests[key]
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise TestTookTooLong after `seconds` (main thread only; elsewhere no limit)."""
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TestTookTooLong()
+
+    try:
+        previous = signal.signal(signal.SIGALRM, expire)
+    except (ValueError, AttributeError):  # not the main thread, or no SIGALRM (Windows)
+        yield
+        return
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _describe_failure(error: BaseException, seconds: float) -> str:
+    if isinstance(error, TestTookTooLong | KeyboardInterrupt):
+        return f"took longer than {seconds:g} s (an endless loop, or far too much work?)"
+    if isinstance(error, AssertionError):
+        return str(error) or "wrong answer"
+    text = str(error).strip().splitlines()
+    return f"raised {type(error).__name__}" + (f": {text[0][:300]}" if text else "")
+
+
+def run_test_in_kernel(path: str, name: str, seconds: float) -> None:
+    """Run one grading test inside the submission's kernel and display its result for the grader."""
+    from IPython import get_ipython
+    from IPython.display import display
+
+    try:
+        test = getattr(load_module(path), name)
+        shell = get_ipython()
+        answers = Answers(shell.user_ns if shell is not None else {})
+        with _time_limit(seconds):
+            test(answers)
+        result = {"name": name, "passed": True, "message": ""}
+    except BaseException as error:  # noqa: B036 - any failure (even SystemExit) scores zero
+        result = {"name": name, "passed": False, "message": _describe_failure(error, seconds)}
+    text = f"{name}: " + ("passed" if result["passed"] else f"failed: {result['message']}")
+    display({GRADE_MIME: result, "text/plain": text}, raw=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The grader side.
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GradingTest:
+    name: str
+    exercise: str
+    points: float
+
+
+@dataclass(frozen=True)
+class ChapterTests:
+    """A chapter's grading-test file: its tests, grading parameters and time limits."""
+
+    chapter: str
+    path: Path
+    tests: tuple[GradingTest, ...]
+    parameters: dict[str, Any]
+    cell_timeout: float
+    notebook_timeout: float
+    test_timeout: float
+
+    @property
+    def exercises(self) -> dict[str, float]:
+        """Exercise id -> the points it is worth, in the order of the file."""
+        worth: dict[str, float] = {}
+        for test in self.tests:
+            worth[test.exercise] = worth.get(test.exercise, 0.0) + test.points
+        return worth
+
+
+def load_chapter_tests(path: Path) -> ChapterTests:
+    """Read a grading-test file named `NN_anything.py` (it is trusted: the instructor wrote it)."""
+    match = _CHAPTER_IN_NAME.match(path.name)
+    if match is None or path.suffix != ".py":
+        raise ValueError(f"grading-test files are named like 01_sigmoid_neuron.py, got {path.name}")
+    module = load_module(path)
+    tests = tuple(GradingTest(name, value.grading["exercise"], value.grading["points"])
+                  for name, value in vars(module).items()
+                  if callable(value) and isinstance(getattr(value, "grading", None), dict))
+    if not tests:
+        raise ValueError(f"{path} defines no grading tests (functions decorated with @graded)")
+    other = [t.exercise for t in tests if not t.exercise.startswith(match.group(1) + ".")]
+    if other:
+        raise ValueError(f"{path.name} tests exercises of another chapter: {other}")
+    parameters = getattr(module, "PARAMETERS", {})
+    if not isinstance(parameters, dict):
+        raise ValueError(f"PARAMETERS in {path.name} must be a dict, got {type(parameters)}")
+    return ChapterTests(
+        chapter=match.group(1), path=path.resolve(), tests=tests, parameters=dict(parameters),
+        cell_timeout=float(getattr(module, "CELL_TIMEOUT", DEFAULT_CELL_TIMEOUT)),
+        notebook_timeout=float(getattr(module, "NOTEBOOK_TIMEOUT", DEFAULT_NOTEBOOK_TIMEOUT)),
+        test_timeout=float(getattr(module, "TEST_TIMEOUT", DEFAULT_TEST_TIMEOUT)),
+    )
+
+
+def find_chapter_tests(folder: Path) -> dict[str, ChapterTests]:
+    """Every chapter's grading tests in `folder` (files `NN_*.py`), by chapter number."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no grading-test folder at {folder}")
+    found: dict[str, ChapterTests] = {}
+    for path in sorted(folder.glob("[0-9][0-9]_*.py")):
+        chapter = load_chapter_tests(path)
+        if chapter.chapter in found:
+            raise ValueError(f"two grading-test files for chapter {chapter.chapter}: "
+                             f"{found[chapter.chapter].path.name} and {path.name}")
+        found[chapter.chapter] = chapter
+    if not found:
+        raise FileNotFoundError(f"no grading-test files (NN_name.py) in {folder}")
+    return found
+
+
+@dataclass
+class Limits:
+    """What one submission may use. `cell_timeout` and friends override the chapter's values."""
+
+    cell_timeout: float | None = None
+    notebook_timeout: float | None = None
+    test_timeout: float | None = None
+    memory_bytes: int = DEFAULT_MEMORY  # 0: no limit
+    isolate_network: bool = True
+    threads_per_kernel: int = 1
+    network_prefix: list[str] | None = None  # found by `network_isolation` when None
+
+
+@dataclass
+class TestResult:
+    test: GradingTest
+    passed: bool
+    message: str
+
+
+@dataclass
+class Result:
+    """The outcome of grading one file: the row of the CSV and the content of its feedback."""
+
+    submission: str
+    status: str
+    chapter: str | None = None
+    tests: list[TestResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def points(self) -> dict[str, float]:
+        earned: dict[str, float] = {}
+        for result in self.tests:
+            gained = result.test.points if result.passed else 0.0
+            earned[result.test.exercise] = earned.get(result.test.exercise, 0.0) + gained
+        return earned
+
+    def maximum(self) -> dict[str, float]:
+        worth: dict[str, float] = {}
+        for result in self.tests:
+            worth[result.test.exercise] = worth.get(result.test.exercise, 0.0) + result.test.points
+        return worth
+
+    @property
+    def total(self) -> float:
+        return sum(self.points().values())
+
+
+def read_submission(path: Path) -> tuple[Any | None, str]:
+    """The notebook in `path` (nbformat v4), or None and why it cannot be graded."""
+    import nbformat
+
+    if not path.is_file():
+        return None, "it is not a regular file"
+    data = path.read_bytes()
+    if not data.strip():
+        return None, "the file is empty"
+    try:
+        content = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "it is not a notebook (not text: a PDF, an archive, an image?)"
+    except json.JSONDecodeError as error:
+        return None, f"it is not valid JSON ({error.msg}, line {error.lineno}): damaged?"
+    if not isinstance(content, dict) or not isinstance(content.get("cells"), list) \
+            or content.get("nbformat") != 4:
+        return None, "it is JSON but not a Jupyter notebook (format 4): no list of cells"
+    try:  # nbformat.reader: no schema validation, which would only log noise from threads
+        notebook = nbformat.reader.reads(json.dumps(content))
+    except Exception as error:  # nbformat raises several kinds for broken structures
+        return None, f"it is not a readable notebook ({type(error).__name__}: {error})"
+    for cell in notebook.cells:
+        if not isinstance(cell.get("source"), str) or cell.get("cell_type") not in (
+                "code", "markdown", "raw"):
+            return None, "it is not a readable notebook (a cell without text or type)"
+        cell.setdefault("metadata", {}).setdefault("tags", [])  # papermill expects tags
+    return notebook, ""
+
+
+def exercise_ids(notebook: Any) -> list[str]:
+    """Exercise ids a notebook mentions (prompts `Exercise NN.k` and calls `check("NN.k", ...)`)."""
+    ids = []
+    for cell in notebook.cells:
+        pattern = _EXERCISE_IN_CHECK if cell.cell_type == "code" else _EXERCISE_IN_PROSE
+        ids += [f"{a}.{b}" for a, b in pattern.findall(cell.source)]
+    return ids
+
+
+def chapter_of(notebook: Any, filename: str) -> str | None:
+    """The chapter a submission belongs to: from its exercise ids, else its file name `NN_...`."""
+    chapters = Counter(exercise.split(".")[0] for exercise in exercise_ids(notebook))
+    if chapters:
+        return chapters.most_common(1)[0][0]
+    match = _CHAPTER_IN_NAME.match(filename)
+    return match.group(1) if match else None
+
+
+def network_isolation() -> tuple[list[str], str]:
+    """The command prefix that cuts a kernel off the network here, and what it does, in words."""
+    command = ["unshare", "--net", "--map-root-user"]
+    if shutil.which("unshare") is None:
+        return [], "off (no `unshare` command on this system)"
+    try:
+        probe = subprocess.run([*command, "true"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return [], f"off (`unshare` failed: {error})"
+    if probe.returncode != 0:
+        reason = probe.stderr.strip().splitlines()[-1:] or [f"exit code {probe.returncode}"]
+        return [], f"off (`unshare --net` is not allowed here: {reason[0]})"
+    return command, "on (each kernel runs in its own empty network namespace)"
+
+
+def kernel_environment(workdir: Path, threads: int) -> dict[str, str]:
+    """A grading kernel's environment: quiet TensorFlow, no figures drawn, threads shared."""
+    env = dict(os.environ)
+    env.update({
+        "MPLBACKEND": "agg",  # plt.show() draws nothing: figures are not graded, and it is faster
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONFAULTHANDLER": "1",  # a crashing kernel leaves a traceback in its log
+        "TMPDIR": str(workdir),
+    })
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                 "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        env[name] = str(threads)
+    return env
+
+
+def _output_size(msg: dict[str, Any]) -> int:
+    content = msg.get("content", {})
+    if "text" in content:
+        return len(content["text"])
+    return sum(len(str(value)) for value in content.get("data", {}).values())
+
+
+def _make_client(notebook: Any, kernel_prefix: list[str], memory_bytes: int, workdir: Path,
+                 max_output: int) -> Any:
+    """A NotebookClient whose kernel starts behind the limits shim and `kernel_prefix`."""
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+
+    class LimitedKernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+            command = super().format_kernel_cmd(extra_arguments)
+            return [sys.executable, "-I", "-S", "-c", _LIMITS_SHIM, str(memory_bytes),
+                    *kernel_prefix, *command]
+
+    class GradingClient(NotebookClient):
+        """Records which cells ran out of time, and drops output beyond `max_output` per cell."""
+
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.timed_out: set[int] = set()
+            self.truncated: set[int] = set()
+            self.output_used: dict[int, int] = {}
+            self.current_cell: int | None = None
+
+        async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> Any:
+            if self.current_cell is not None:
+                self.timed_out.add(self.current_cell)
+            return await super()._async_handle_timeout(timeout, cell)
+
+        def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
+            keep = msg["msg_type"] == "error" or GRADE_MIME in msg["content"].get("data", {})
+            if not keep:
+                used = self.output_used.get(cell_index, 0) + _output_size(msg)
+                self.output_used[cell_index] = used
+                if used > max_output:
+                    self.truncated.add(cell_index)
+                    return None
+            return super().output(outs, msg, display_id, cell_index)
+
+    manager = LimitedKernelManager(kernel_name="python3", transport="ipc",
+                                   ip=str(workdir.parent / "kernel" / "ipc"))
+    return GradingClient(notebook, km=manager, allow_errors=True, interrupt_on_timeout=True,
+                         shutdown_kernel="immediate", startup_timeout=120, iopub_timeout=10,
+                         resources={"metadata": {"path": str(workdir)}})
+
+
+@dataclass
+class _Step:
+    """One cell to execute: the student's (with its code-cell number) or a grading test's."""
+
+    cell: Any
+    number: int | None = None  # the student's code-cell number; None for injected or test cells
+    exercise: str | None = None
+    test: GradingTest | None = None
+
+
+def _steps(notebook: Any, chapter: ChapterTests, test_timeout: float) -> list[_Step]:
+    import nbformat
+
+    steps, number, last_prompt = [], 0, None
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            found = _EXERCISE_IN_PROSE.findall(cell.source)
+            last_prompt = f"{found[-1][0]}.{found[-1][1]}" if found else last_prompt
+            continue
+        if cell.cell_type != "code":
+            continue
+        injected = "injected-parameters" in cell.metadata.get("tags", [])
+        if not injected:
+            number += 1
+        in_check = _EXERCISE_IN_CHECK.findall(cell.source)
+        exercise = f"{in_check[0][0]}.{in_check[0][1]}" if in_check else None
+        if exercise is None and "### BEGIN SOLUTION" in cell.source:
+            exercise = last_prompt
+        steps.append(_Step(cell, None if injected else number, exercise))
+    for test in chapter.tests:
+        source = (f'__import__("utils.grading", fromlist=["_"]).run_test_in_kernel('
+                  f'{str(chapter.path)!r}, {test.name!r}, {test_timeout!r})')
+        steps.append(_Step(nbformat.v4.new_code_cell(source), test=test))
+    return steps
+
+
+def _where(step: _Step) -> str:
+    if step.test is not None:
+        return f"the grading test of exercise {step.test.exercise}"
+    if step.number is None:
+        return "the grading parameters cell"
+    return f"code cell {step.number}" + (f" (exercise {step.exercise})" if step.exercise else "")
+
+
+def _kernel_end(client: Any) -> str:
+    """How the kernel process ended, in words."""
+    process = getattr(getattr(client.km, "provisioner", None), "process", None)
+    code = process.poll() if process is not None else None
+    if code is None:
+        return "it stopped"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"it was killed by {signal.Signals(-code).name}"
+    return f"it exited with code {code}"
+
+
+async def _run_steps(steps: list[_Step], chapter: ChapterTests, limits: Limits, workdir: Path,
+                     kernel_prefix: list[str]) -> tuple[dict[str, TestResult], list[str], str]:
+    """Execute the steps; return the test results, the problems met, and the status.
+
+    A cell that stops the kernel (crash, memory, or an endless loop deaf to interrupts) is
+    skipped in a fresh kernel that replays the others, up to MAX_KERNEL_STARTS kernels.
+    """
+    import nbformat
+    from nbclient.exceptions import DeadKernelError
+
+    cell_timeout = limits.cell_timeout or chapter.cell_timeout
+    notebook_timeout = limits.notebook_timeout or chapter.notebook_timeout
+    test_timeout = limits.test_timeout or chapter.test_timeout
+    notebook = nbformat.v4.new_notebook(cells=[step.cell for step in steps])
+    env = kernel_environment(workdir, limits.threads_per_kernel)
+    deadline = None  # set when the first kernel is ready: its start-up is not the notebook's
+    skip: dict[int, str] = {}  # steps not to run again: they timed out or stopped the kernel
+    results: dict[str, TestResult] = {}
+    truncated: set[int] = set()
+    timed_out = out_of_time = False
+    lost: int | None = None  # the step that stopped the last kernel
+    for start in range(1, MAX_KERNEL_STARTS + 1):
+        lost = None
+        client = _make_client(notebook, kernel_prefix, limits.memory_bytes, workdir,
+                              MAX_OUTPUT_CHARS)
+        with (workdir.parent / "kernel" / f"log-{start}.txt").open("w") as log:
+            try:
+                async with client.async_setup_kernel(env=env, stdout=log, stderr=log):
+                    deadline = deadline or time.monotonic() + notebook_timeout
+                    for index, step in enumerate(steps):
+                        if index in skip or (step.test is not None and step.test.name in results):
+                            continue
+                        if step.test is None:
+                            timeout = min(cell_timeout, deadline - time.monotonic())
+                            if timeout <= 0:
+                                out_of_time = timed_out = True
+                                continue
+                        else:
+                            timeout = test_timeout + 2  # the test's own alarm should come first
+                        client.current_cell = index
+                        client.timeout = max(1, round(timeout))
+                        started = time.monotonic()
+                        try:
+                            await asyncio.wait_for(client.async_execute_cell(step.cell, index),
+                                                   timeout + HARD_KILL_GRACE)
+                        except (TimeoutError, DeadKernelError):
+                            too_long = time.monotonic() - started >= timeout
+                            what = ("ran out of time and ignored the interrupt, so its kernel "
+                                    "was stopped" if too_long
+                                    else f"stopped the kernel ({_kernel_end(client)})")
+                            skip[index] = f"{_where(step)} {what}"
+                            if step.test is None:
+                                timed_out |= too_long
+                            else:
+                                results[step.test.name] = TestResult(
+                                    step.test, False, f"took longer than {test_timeout:g} s"
+                                    if too_long else "the kernel stopped while testing this exercise")
+                            lost = index
+                            break
+                        finally:
+                            truncated |= client.truncated
+                        if index in client.timed_out and step.test is None:
+                            timed_out = True
+                            ran_out = timeout < cell_timeout
+                            out_of_time |= ran_out
+                            skip[index] = f"{_where(step)} was stopped after {timeout:.0f} s" + (
+                                " (the time left for the whole notebook)" if ran_out else "")
+                        if step.test is not None:
+                            results[step.test.name] = _test_result(step, test_timeout)
+            except Exception as error:  # raised by the kernel's start: cells are handled above
+                if deadline is not None:
+                    raise
+                return {}, [f"the kernel did not start ({type(error).__name__}: {error}); is the "
+                            "memory limit too low?"], "errors"
+
+        if lost is None or time.monotonic() >= (deadline or 0) or start == MAX_KERNEL_STARTS:
+            break
+        skip[lost] += "; the other cells ran again in a fresh kernel, without it"
+    problems = list(skip.values())
+    if lost is not None:
+        problems.append("grading gave up after the kernel stopped; later cells did not run")
+    if out_of_time:
+        problems.append(f"the notebook used up its {notebook_timeout:.0f} s in all, so some "
+                        "cells were stopped or did not run")
+    errors = any(steps[index].test is None for index in skip)
+    for index, step in enumerate(steps):
+        if index in truncated:
+            problems.append(f"the output of {_where(step)} was cut at {MAX_OUTPUT_CHARS:,} "
+                            "characters")
+        if step.test is None and index not in skip:
+            error = next((o for o in step.cell.get("outputs", [])
+                          if o.get("output_type") == "error"), None)
+            if error is not None:
+                errors = True
+                text = str(error.get("evalue", "")).strip().splitlines()
+                problems.append(f"{_where(step)} raised {error.get('ename')}"
+                                + (f": {text[0][:300]}" if text else ""))
+    for step in steps:
+        if step.test is not None and step.test.name not in results:
+            results[step.test.name] = TestResult(step.test, False, "not graded: the kernel "
+                                                 "stopped, or time ran out, before this test")
+    status = "timeout" if timed_out else "errors" if errors else "ok"
+    return results, problems, status
+
+
+def _test_result(step: _Step, seconds: float) -> TestResult:
+    assert step.test is not None
+    for output in step.cell.get("outputs", []):
+        found = output.get("data", {}).get(GRADE_MIME)
+        if found:
+            return TestResult(step.test, bool(found["passed"]), str(found["message"]))
+    error = next((o for o in step.cell.get("outputs", []) if o.get("output_type") == "error"),
+                 None)
+    if error is not None and error.get("ename") == "KeyboardInterrupt":
+        return TestResult(step.test, False, f"took longer than {seconds:g} s")
+    why = f"{error.get('ename')}: {error.get('evalue')}" if error else "no result came back"
+    return TestResult(step.test, False, f"the test could not run ({why})")
+
+
+def grade_file(path: Path, name: str, chapters: dict[str, ChapterTests], limits: Limits,
+               kernel_prefix: list[str], chapter: str | None = None,
+               fallback_chapter: str | None = None) -> Result:
+    """Grade one file (never modified: it runs from a copy in a temporary folder)."""
+    import logging
+
+    from papermill.parameterize import parameterize_notebook
+
+    logging.getLogger("papermill").setLevel(logging.ERROR)  # the feedback says it, plainer
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="grade-") as temporary:
+        workdir = Path(temporary) / "work"
+        (Path(temporary) / "kernel").mkdir()
+        workdir.mkdir()
+        copy = workdir / Path(name).name
+        try:
+            shutil.copyfile(path, copy)
+        except OSError as error:
+            return Result(name, "unreadable", problems=[f"the file cannot be read ({error})"])
+        notebook, why = read_submission(copy)
+        if notebook is None:
+            return Result(name, "unreadable", problems=[f"this file cannot be graded: {why}"],
+                          seconds=time.perf_counter() - started)
+        chapter = chapter or chapter_of(notebook, Path(name).name) or fallback_chapter
+        if chapter not in chapters:
+            known = ", ".join(sorted(chapters))
+            why = (f"it is for chapter {chapter}, which has no grading tests (known: {known})"
+                   if chapter else "no exercise ids found, so its chapter is unknown "
+                   "(use --chapter)")
+            return Result(name, "errors", chapter, problems=[f"not graded: {why}"],
+                          seconds=time.perf_counter() - started)
+        tests = chapters[chapter]
+        notes = []
+        if tests.parameters:
+            if not any("parameters" in c.metadata["tags"] for c in notebook.cells):
+                notes.append("no cell is tagged `parameters`: the grading parameters were set "
+                             "at the top instead")
+            notebook.metadata.setdefault("papermill", {})
+            notebook = parameterize_notebook(notebook, tests.parameters, kernel_name="python3",
+                                             language="python")
+        steps = _steps(notebook, tests, limits.test_timeout or tests.test_timeout)
+        results, problems, status = asyncio.run(
+            _run_steps(steps, tests, limits, workdir, kernel_prefix))
+    ordered = [results[test.name] for test in tests.tests]
+    return Result(name, status, chapter, ordered, notes + problems, time.perf_counter() - started)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def feedback_text(result: Result) -> str:
+    """The short feedback file of one submission: which exercises passed, why the others failed."""
+    maximum = sum(result.maximum().values())
+    chapter = f" (chapter {result.chapter})" if result.chapter else ""
+    if not result.tests:
+        return "\n".join([f"{result.submission}{chapter}: not graded, status {result.status}",
+                          "", *result.problems]) + "\n"
+    lines = [f"{result.submission}{chapter}: {_number(result.total)}/{_number(maximum)} points, "
+             f"status {result.status}", ""]
+    earned, worth = result.points(), result.maximum()
+    for exercise in worth:
+        failures = [r for r in result.tests if r.test.exercise == exercise and not r.passed]
+        verdict = "passed" if not failures else "failed: " + "; ".join(
+            r.message for r in failures)
+        lines.append(f"Exercise {exercise}: {_number(earned[exercise])}/"
+                     f"{_number(worth[exercise])}, {verdict}")
+    if result.problems:
+        lines += ["", "While running the notebook:", *(f"- {p}" for p in result.problems)]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(results: list[Result], out: Path) -> Path:
+    """Write `grades.csv` and the feedback files in `out`; return the CSV's path."""
+    exercises: dict[str, None] = {}
+    for result in results:
+        exercises.update(dict.fromkeys(result.maximum()))
+    out.mkdir(parents=True, exist_ok=True)
+    feedback = out / "feedback"
+    feedback.mkdir(exist_ok=True)
+    for old in feedback.glob("*.txt"):
+        old.unlink()
+    csv_path = out / "grades.csv"
+    with csv_path.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["submission", "chapter", *exercises, "total", "status"])
+        for result in sorted(results, key=lambda r: r.submission):
+            points = result.points()
+            cells = [_number(points[e]) if e in points else ("0" if not result.tests else "")
+                     for e in exercises]
+            writer.writerow([result.submission, result.chapter or "", *cells,
+                             _number(result.total), result.status])
+    used: set[str] = set()
+    for result in results:
+        stem = result.submission.replace("/", "__")
+        name, number = f"{stem}.txt", 1
+        while name in used:
+            number += 1
+            name = f"{stem}.{number}.txt"
+        used.add(name)
+        (feedback / name).write_text(feedback_text(result))
+    return csv_path
+
+
+def list_submissions(folder: Path) -> list[tuple[Path, str]]:
+    """Every file under `folder` (subfolders too, e.g. one per student), with its relative name."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() or (path.is_symlink() and not path.is_dir()):
+            found.append((path, path.relative_to(folder).as_posix()))
+    return found
+
+
+def grade_folder(folder: Path, tests_folder: Path = DEFAULT_TESTS, out: Path = DEFAULT_OUT, *,
+                 jobs: int | None = None, chapter: str | None = None,
+                 limits: Limits | None = None, progress: bool = True) -> list[Result]:
+    """Grade every file in `folder` in parallel; write the CSV and feedback files into `out`."""
+    from tqdm import tqdm
+
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no submissions folder at {folder}")
+    chapters = find_chapter_tests(tests_folder)
+    if chapter is not None and chapter not in chapters:
+        raise ValueError(f"no grading tests for chapter {chapter} in {tests_folder}")
+    submissions = list_submissions(folder)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    jobs = max(1, jobs or cores or 1)
+    limits = replace(limits or Limits(), threads_per_kernel=max(1, (cores or 1) // jobs))
+    prefix = limits.network_prefix
+    if prefix is None:
+        prefix = network_isolation()[0] if limits.isolate_network else []
+    fallback = _majority_chapter(submissions)
+    results: list[Result] = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool, \
+            tqdm(total=len(submissions), unit="file", disable=not progress) as bar:
+        futures = {pool.submit(grade_file, path, name, chapters, limits, prefix, chapter,
+                               fallback): name for path, name in submissions}
+        for future in as_completed(futures):
+            name = futures[future]
+            try:
+                result = future.result()
+            except Exception as error:  # a bug of the grader must not lose a submission
+                result = Result(name, "errors", problems=[
+                    f"the grader itself failed on this file ({type(error).__name__}: {error}); "
+                    "please tell the course maintainers"])
+                print(f"grader error on {name}: {error!r}", file=sys.stderr)
+            results.append(result)
+            bar.set_postfix_str(f"{name}: {result.status}", refresh=False)
+            bar.update()
+    write_report(results, out)
+    return sorted(results, key=lambda r: r.submission)
+
+
+def _majority_chapter(submissions: list[tuple[Path, str]]) -> str | None:
+    """The chapter most readable submissions belong to (for files whose own is not clear)."""
+    chapters = Counter()
+    for path, name in submissions:
+        with contextlib.suppress(OSError):
+            notebook, _ = read_submission(path)
+            found = chapter_of(notebook, Path(name).name) if notebook is not None else None
+            if found:
+                chapters[found] += 1
+    return chapters.most_common(1)[0][0] if chapters else None
+
+
+def parse_memory(text: str) -> int:
+    """'4G', '512M', '2.5G' or 'none' -> bytes (0 for no limit)."""
+    text = text.strip().upper()
+    if text in ("NONE", "0", "OFF"):
+        return 0
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)I?B?", text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"memory looks like 4G, 512M or none, got {text!r}")
+    scale = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}[match.group(2)]
+    return int(float(match.group(1)) * scale)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Grade every file of a folder of submitted notebooks headless.",
+        epilog="A guard against accidents, not a security sandbox: for untrusted code, grade "
+               "inside the course container.")
+    parser.add_argument("submissions", type=Path, help="folder of submitted files")
+    parser.add_argument("--tests", type=Path, default=DEFAULT_TESTS,
+                        help="folder of grading-test files NN_name.py (default: tests/grading)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="where grades.csv and feedback/ go (default: build/grades)")
+    parser.add_argument("--chapter", help="grade every file as this chapter (e.g. 01) instead "
+                        "of reading it from the notebook's exercise ids")
+    parser.add_argument("-j", "--jobs", type=int, help="submissions graded at once "
+                        "(default: one per CPU core)")
+    parser.add_argument("--cell-timeout", type=float, help="seconds per cell "
+                        "(default: the chapter's CELL_TIMEOUT)")
+    parser.add_argument("--notebook-timeout", type=float, help="seconds for all cells "
+                        "(default: the chapter's NOTEBOOK_TIMEOUT)")
+    parser.add_argument("--test-timeout", type=float, help="seconds per grading test "
+                        "(default: the chapter's TEST_TIMEOUT)")
+    parser.add_argument("--memory", type=parse_memory, default=DEFAULT_MEMORY,
+                        help="data memory per kernel, e.g. 4G, 8G or none (default: 4G)")
+    parser.add_argument("--allow-network", action="store_true",
+                        help="let the notebooks reach the network")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.chapter is not None and not re.fullmatch(r"\d\d", args.chapter):
+        parser.error(f"--chapter looks like 01, got {args.chapter!r}")
+
+    prefix, network = [], "allowed (--allow-network)"
+    if not args.allow_network:
+        prefix, network = network_isolation()
+    memory = f"{args.memory / 1024**3:g} GiB" if args.memory else "none"
+    print(f"network: {network}; memory limit per kernel: {memory}", flush=True)
+    limits = Limits(args.cell_timeout, args.notebook_timeout, args.test_timeout, args.memory,
+                    not args.allow_network, network_prefix=prefix)
+    started = time.perf_counter()
+    try:
+        results = grade_folder(args.submissions, args.tests, args.out, jobs=args.jobs,
+                               chapter=args.chapter, limits=limits,
+                               progress=not args.no_progress)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - started
+    counts = Counter(r.status for r in results)
+    print(f"graded {len(results)} file(s) in {seconds:.1f} s: "
+          + ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s]))
+    print(f"wrote {args.out / 'grades.csv'} and {len(results)} feedback file(s) in "
+          f"{args.out / 'feedback'}")
+    if not results:
+        print(f"warning: {args.submissions} holds no files", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
