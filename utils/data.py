@@ -124,7 +124,11 @@ def _write_cache(cache: Path, arrays: dict[str, np.ndarray], verbose: bool) -> N
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=cache.parent, suffix=".tmp", delete=False) as tmp:
-            np.savez(tmp, **arrays)
+            try:
+                np.savez(tmp, **arrays)
+            except BaseException:  # interrupted or disk full: leave nothing half-written behind
+                os.unlink(tmp.name)
+                raise
         os.replace(tmp.name, cache)
         _say(verbose, f"MNIST cached in {cache}")
     except OSError as error:
