@@ -12,12 +12,14 @@ IMAGE       ?= dl-course
 VARIANT     ?= cpu
 PORT        ?= 8888
 LAB_ARGS    ?=
+BENCH_ARGS  ?=
+GRADE_ARGS  ?=
 
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup data run test lint unit notebooks-test outputs student grade lab \
+.PHONY: help setup data run test lint unit notebooks-test bench outputs student grade lab \
         docker-build docker-run clean
 
 help: ## list the targets
@@ -38,7 +40,7 @@ run: $(STAMP) ## execute every notebook headless into build/executed (NOTEBOOKS=
 test: lint unit notebooks-test ## lint, unit tests, then every notebook executed and checked (nbval)
 
 lint: $(STAMP)
-	$(BIN)/ruff check utils tests notebooks
+	$(BIN)/ruff check utils tests tools notebooks
 
 unit: $(STAMP)
 	$(BIN)/pytest tests
@@ -46,6 +48,9 @@ unit: $(STAMP)
 notebooks-test: $(STAMP)
 	$(BIN)/pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 -p no:cacheprovider \
 	    $(if $(NOTEBOOKS),$(addprefix notebooks/,$(addsuffix *.ipynb,$(NOTEBOOKS))),notebooks)
+
+bench: $(STAMP) ## measure times, throughput, Horovod scaling, grading, setup (build/bench.json)
+	$(BIN)/python tools/bench.py $(BENCH_ARGS)
 
 outputs: $(STAMP) ## maintainers: re-run notebooks and store their outputs in notebooks/
 	$(BIN)/python -m utils.runner --update-sources $(NOTEBOOKS)
@@ -55,7 +60,7 @@ student: $(STAMP) ## write student copies (solutions removed) to build/student
 
 grade: $(STAMP) ## grade a folder of submissions: make grade SUBMISSIONS=folder [TESTS=folder]
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder [TESTS=path]"; exit 2; }
-	$(BIN)/python -m utils.grading "$(SUBMISSIONS)" $(if $(TESTS),--tests "$(TESTS)")
+	$(BIN)/python -m utils.grading "$(SUBMISSIONS)" $(if $(TESTS),--tests "$(TESTS)") $(GRADE_ARGS)
 
 lab: $(STAMP) ## start JupyterLab in the course environment
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)

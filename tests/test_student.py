@@ -121,7 +121,7 @@ def test_without_a_check_call_the_exercise_id_comes_from_the_prompt_above():
     ("x = 1\n### END SOLUTION\n", "without ### BEGIN SOLUTION before it"),
     ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n", "inside another solution"),
     ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n", "a solution with no exercise id"),
-])
+], ids=["no end", "no begin", "nested", "no exercise id"])
 def test_broken_markers_are_reported_with_the_cell_number(source, problem):
     notebook = notebook_of(markdown_cell("Intro"), code_cell(source))
     with pytest.raises(ValueError, match=f"cell 2: line .*{problem}"):

@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -54,15 +55,23 @@ _EXERCISE_IN_PROSE = re.compile(r"\bExercise\s+(\d\d)\.(\d+)\b")
 _EXERCISE_IN_CHECK = re.compile(r"""\bcheck\(\s*["'](\d\d)\.(\d+)["']""")
 _CHAPTER_IN_NAME = re.compile(r"^(\d\d)_")
 
-# Runs between the kernel manager and the kernel: sets the limits, then becomes the kernel.
-# Python rather than `prlimit` so that it works wherever Python does; `-I -S` keeps it fast.
+# Runs between the kernel manager (and `unshare`, when the network is cut) and the kernel: sets
+# the limits, brings up the loopback interface of a new network namespace (so that programs
+# talking to themselves over 127.0.0.1, like Horovod's launcher, still work), then becomes the
+# kernel. Python rather than `prlimit` and `ip` so that it needs nothing else; `-I -S`: fast.
 _LIMITS_SHIM = (
-    "import os, resource, sys\n"
-    "memory = int(sys.argv[1])\n"
+    "import fcntl, os, resource, socket, struct, sys\n"
+    "memory, loopback = int(sys.argv[1]), sys.argv[2] == 'loopback'\n"
     "if memory > 0:\n"
     "    resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))\n"
     "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
-    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+    "if loopback:  # SIOCSIFFLAGS on 'lo': IFF_UP | IFF_LOOPBACK | IFF_RUNNING\n"
+    "    try:\n"
+    "        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:\n"
+    "            fcntl.ioctl(s, 0x8914, struct.pack('16sh22x', b'lo', 0x49))\n"
+    "    except OSError:\n"
+    "        pass  # the kernel runs anyway, without 127.0.0.1\n"
+    "os.execvp(sys.argv[3], sys.argv[3:])\n"
 )
 
 
@@ -113,7 +122,7 @@ class Answers(Mapping):
         return len(self._namespace)
 
 
-class TestTookTooLong(Exception):
+class TookTooLong(Exception):
     """Raised inside the kernel when a grading test runs past its time."""
 
 
@@ -137,10 +146,10 @@ def load_module(path: Path | str) -> ModuleType:
 
 @contextlib.contextmanager
 def _time_limit(seconds: float) -> Iterator[None]:
-    """Raise TestTookTooLong after `seconds` (main thread only; elsewhere no limit)."""
+    """Raise TookTooLong after `seconds` (main thread only; elsewhere no limit)."""
 
     def expire(signum: int, frame: Any) -> None:
-        raise TestTookTooLong()
+        raise TookTooLong()
 
     try:
         previous = signal.signal(signal.SIGALRM, expire)
@@ -156,12 +165,12 @@ def _time_limit(seconds: float) -> Iterator[None]:
 
 
 def _describe_failure(error: BaseException, seconds: float) -> str:
-    if isinstance(error, TestTookTooLong | KeyboardInterrupt):
+    if isinstance(error, TookTooLong | KeyboardInterrupt):
         return f"took longer than {seconds:g} s (an endless loop, or far too much work?)"
+    text = " ".join(str(error).split())[:500]  # one line, whatever the test wrote
     if isinstance(error, AssertionError):
-        return str(error) or "wrong answer"
-    text = str(error).strip().splitlines()
-    return f"raised {type(error).__name__}" + (f": {text[0][:300]}" if text else "")
+        return text or "wrong answer"
+    return f"raised {type(error).__name__}" + (f": {text}" if text else "")
 
 
 def run_test_in_kernel(path: str, name: str, seconds: float) -> None:
@@ -188,6 +197,8 @@ def run_test_in_kernel(path: str, name: str, seconds: float) -> None:
 
 @dataclass(frozen=True)
 class GradingTest:
+    """One function of a grading-test file: its name, its exercise and what it is worth."""
+
     name: str
     exercise: str
     points: float
@@ -242,7 +253,7 @@ def load_chapter_tests(path: Path) -> ChapterTests:
 def find_chapter_tests(folder: Path) -> dict[str, ChapterTests]:
     """Every chapter's grading tests in `folder` (files `NN_*.py`), by chapter number."""
     if not folder.is_dir():
-        raise FileNotFoundError(f"no grading-test folder at {folder}")
+        raise FileNotFoundError(f"no grading-test folder at {folder}; name one with --tests")
     found: dict[str, ChapterTests] = {}
     for path in sorted(folder.glob("[0-9][0-9]_*.py")):
         chapter = load_chapter_tests(path)
@@ -269,7 +280,9 @@ class Limits:
 
 
 @dataclass
-class TestResult:
+class Verdict:
+    """Whether one grading test passed, and if not, why (the student's feedback)."""
+
     test: GradingTest
     passed: bool
     message: str
@@ -282,7 +295,7 @@ class Result:
     submission: str
     status: str
     chapter: str | None = None
-    tests: list[TestResult] = field(default_factory=list)
+    tests: list[Verdict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -398,8 +411,9 @@ def _make_client(notebook: Any, kernel_prefix: list[str], memory_bytes: int, wor
     class LimitedKernelManager(AsyncKernelManager):
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             command = super().format_kernel_cmd(extra_arguments)
-            return [sys.executable, "-I", "-S", "-c", _LIMITS_SHIM, str(memory_bytes),
-                    *kernel_prefix, *command]
+            loopback = "loopback" if kernel_prefix else "-"
+            return [*kernel_prefix, sys.executable, "-I", "-S", "-c", _LIMITS_SHIM,
+                    str(memory_bytes), loopback, *command]
 
     class GradingClient(NotebookClient):
         """Records which cells ran out of time, and drops output beyond `max_output` per cell."""
@@ -489,123 +503,172 @@ def _kernel_end(client: Any) -> str:
     return f"it exited with code {code}"
 
 
-async def _run_steps(steps: list[_Step], chapter: ChapterTests, limits: Limits, workdir: Path,
-                     kernel_prefix: list[str]) -> tuple[dict[str, TestResult], list[str], str]:
-    """Execute the steps; return the test results, the problems met, and the status.
+_STOP = threading.Event()  # set on Ctrl-C: every running submission stops at once
 
-    A cell that stops the kernel (crash, memory, or an endless loop deaf to interrupts) is
+
+class GradingInterrupted(Exception):
+    """The instructor interrupted the grading."""
+
+
+async def _execute(client: Any, cell: Any, index: int, hard_limit: float) -> None:
+    """Run one cell; TimeoutError past `hard_limit` seconds, GradingInterrupted on Ctrl-C."""
+    task = asyncio.ensure_future(client.async_execute_cell(cell, index))
+    end = time.monotonic() + hard_limit
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=0.5)
+        if done:
+            task.result()
+            return
+        if _STOP.is_set() or time.monotonic() >= end:
+            task.cancel()
+            with contextlib.suppress(BaseException):  # it ends as cancelled or "dead kernel"
+                await task
+            raise GradingInterrupted() if _STOP.is_set() else TimeoutError()
+
+
+async def _stop_kernel(client: Any) -> None:
+    """Kill the kernel and what it started (its process group), free its channels and files.
+
+    nbclient leaves alone a kernel manager it was handed, so this is the grader's job.
+    """
+    with contextlib.suppress(Exception):
+        if client.kc is not None:
+            client.kc.stop_channels()
+    with contextlib.suppress(Exception):
+        if client.km is not None and client.km.has_kernel:
+            await client.km.shutdown_kernel(now=True)
+
+
+class _Run:
+    """Runs one submission's steps in fresh kernels and keeps what happened.
+
+    A cell that stops the kernel (a crash, memory, an endless loop deaf to interrupts) is
     skipped in a fresh kernel that replays the others, up to MAX_KERNEL_STARTS kernels.
     """
-    import nbformat
-    from nbclient.exceptions import DeadKernelError
 
-    cell_timeout = limits.cell_timeout or chapter.cell_timeout
-    notebook_timeout = limits.notebook_timeout or chapter.notebook_timeout
-    test_timeout = limits.test_timeout or chapter.test_timeout
-    notebook = nbformat.v4.new_notebook(cells=[step.cell for step in steps])
-    env = kernel_environment(workdir, limits.threads_per_kernel)
-    deadline = None  # set when the first kernel is ready: its start-up is not the notebook's
-    skip: dict[int, str] = {}  # steps not to run again: they timed out or stopped the kernel
-    results: dict[str, TestResult] = {}
-    truncated: set[int] = set()
-    timed_out = out_of_time = False
-    lost: int | None = None  # the step that stopped the last kernel
-    for start in range(1, MAX_KERNEL_STARTS + 1):
-        lost = None
-        client = _make_client(notebook, kernel_prefix, limits.memory_bytes, workdir,
-                              MAX_OUTPUT_CHARS)
-        with (workdir.parent / "kernel" / f"log-{start}.txt").open("w") as log:
+    def __init__(self, steps: list[_Step], chapter: ChapterTests, limits: Limits,
+                 workdir: Path, kernel_prefix: list[str]):
+        self.steps, self.limits, self.workdir, self.prefix = steps, limits, workdir, kernel_prefix
+        self.cell_timeout = limits.cell_timeout or chapter.cell_timeout
+        self.notebook_timeout = limits.notebook_timeout or chapter.notebook_timeout
+        self.test_timeout = limits.test_timeout or chapter.test_timeout
+        self.deadline: float | None = None  # set once the first kernel is up
+        self.skip: dict[int, str] = {}  # steps not to run again, and why
+        self.results: dict[str, Verdict] = {}
+        self.truncated: set[int] = set()
+        self.timed_out = self.out_of_time = False
+        self.problems: list[str] = []
+
+    async def run(self) -> None:
+        import nbformat
+
+        notebook = nbformat.v4.new_notebook(cells=[step.cell for step in self.steps])
+        env = kernel_environment(self.workdir, self.limits.threads_per_kernel)
+        for start in range(1, MAX_KERNEL_STARTS + 1):
+            client = _make_client(notebook, self.prefix, self.limits.memory_bytes, self.workdir,
+                                  MAX_OUTPUT_CHARS)
+            with (self.workdir.parent / "kernel" / f"log-{start}.txt").open("w") as log:
+                try:
+                    async with client.async_setup_kernel(env=env, stdout=log, stderr=log):
+                        self.deadline = self.deadline or time.monotonic() + self.notebook_timeout
+                        lost = await self._run_in(client)
+                except Exception as error:  # the kernel did not start (cells are handled inside)
+                    if self.deadline is not None:
+                        raise
+                    self.problems.append(f"the kernel did not start ({type(error).__name__}: "
+                                         f"{error}); is the memory limit too low?")
+                    return
+                finally:
+                    await _stop_kernel(client)
+            if lost is None:
+                return
+            if time.monotonic() >= self.deadline or start == MAX_KERNEL_STARTS:
+                self.problems.append("grading gave up after the kernel stopped; later cells "
+                                     "did not run")
+                return
+            self.skip[lost] += "; the other cells ran again in a fresh kernel, without it"
+
+    async def _run_in(self, client: Any) -> int | None:
+        """Run every step not done yet; return the one that stopped the kernel, if one did."""
+        from nbclient.exceptions import DeadKernelError
+
+        for index, step in enumerate(self.steps):
+            if index in self.skip or (step.test is not None and step.test.name in self.results):
+                continue
+            if step.test is None:
+                timeout = min(self.cell_timeout, self.deadline - time.monotonic())
+                if timeout <= 0:
+                    self.out_of_time = self.timed_out = True
+                    continue
+            else:
+                timeout = self.test_timeout + 2  # the test's own alarm should come first
+            client.current_cell, client.timeout = index, max(1, round(timeout))
+            started = time.monotonic()
             try:
-                async with client.async_setup_kernel(env=env, stdout=log, stderr=log):
-                    deadline = deadline or time.monotonic() + notebook_timeout
-                    for index, step in enumerate(steps):
-                        if index in skip or (step.test is not None and step.test.name in results):
-                            continue
-                        if step.test is None:
-                            timeout = min(cell_timeout, deadline - time.monotonic())
-                            if timeout <= 0:
-                                out_of_time = timed_out = True
-                                continue
-                        else:
-                            timeout = test_timeout + 2  # the test's own alarm should come first
-                        client.current_cell = index
-                        client.timeout = max(1, round(timeout))
-                        started = time.monotonic()
-                        try:
-                            await asyncio.wait_for(client.async_execute_cell(step.cell, index),
-                                                   timeout + HARD_KILL_GRACE)
-                        except (TimeoutError, DeadKernelError):
-                            too_long = time.monotonic() - started >= timeout
-                            what = ("ran out of time and ignored the interrupt, so its kernel "
-                                    "was stopped" if too_long
-                                    else f"stopped the kernel ({_kernel_end(client)})")
-                            skip[index] = f"{_where(step)} {what}"
-                            if step.test is None:
-                                timed_out |= too_long
-                            else:
-                                results[step.test.name] = TestResult(
-                                    step.test, False, f"took longer than {test_timeout:g} s"
-                                    if too_long else "the kernel stopped while testing this exercise")
-                            lost = index
-                            break
-                        finally:
-                            truncated |= client.truncated
-                        if index in client.timed_out and step.test is None:
-                            timed_out = True
-                            ran_out = timeout < cell_timeout
-                            out_of_time |= ran_out
-                            skip[index] = f"{_where(step)} was stopped after {timeout:.0f} s" + (
-                                " (the time left for the whole notebook)" if ran_out else "")
-                        if step.test is not None:
-                            results[step.test.name] = _test_result(step, test_timeout)
-            except Exception as error:  # raised by the kernel's start: cells are handled above
-                if deadline is not None:
-                    raise
-                return {}, [f"the kernel did not start ({type(error).__name__}: {error}); is the "
-                            "memory limit too low?"], "errors"
+                await _execute(client, step.cell, index, timeout + HARD_KILL_GRACE)
+            except (TimeoutError, DeadKernelError):
+                self._kernel_lost(step, index, time.monotonic() - started >= timeout, client)
+                return index
+            finally:
+                self.truncated |= client.truncated
+            if index in client.timed_out and step.test is None:
+                ran_out = timeout < self.cell_timeout
+                self.timed_out, self.out_of_time = True, self.out_of_time or ran_out
+                self.skip[index] = f"{_where(step)} was stopped after {timeout:.0f} s" + (
+                    " (the time left for the whole notebook)" if ran_out else "")
+            if step.test is not None:
+                self.results[step.test.name] = _test_result(step, self.test_timeout)
+        return None
 
-        if lost is None or time.monotonic() >= (deadline or 0) or start == MAX_KERNEL_STARTS:
-            break
-        skip[lost] += "; the other cells ran again in a fresh kernel, without it"
-    problems = list(skip.values())
-    if lost is not None:
-        problems.append("grading gave up after the kernel stopped; later cells did not run")
-    if out_of_time:
-        problems.append(f"the notebook used up its {notebook_timeout:.0f} s in all, so some "
-                        "cells were stopped or did not run")
-    errors = any(steps[index].test is None for index in skip)
-    for index, step in enumerate(steps):
-        if index in truncated:
-            problems.append(f"the output of {_where(step)} was cut at {MAX_OUTPUT_CHARS:,} "
-                            "characters")
-        if step.test is None and index not in skip:
-            error = next((o for o in step.cell.get("outputs", [])
-                          if o.get("output_type") == "error"), None)
-            if error is not None:
-                errors = True
-                text = str(error.get("evalue", "")).strip().splitlines()
-                problems.append(f"{_where(step)} raised {error.get('ename')}"
-                                + (f": {text[0][:300]}" if text else ""))
-    for step in steps:
-        if step.test is not None and step.test.name not in results:
-            results[step.test.name] = TestResult(step.test, False, "not graded: the kernel "
-                                                 "stopped, or time ran out, before this test")
-    status = "timeout" if timed_out else "errors" if errors else "ok"
-    return results, problems, status
+    def _kernel_lost(self, step: _Step, index: int, too_long: bool, client: Any) -> None:
+        what = ("ran out of time and ignored the interrupt, so its kernel was stopped"
+                if too_long else f"stopped the kernel ({_kernel_end(client)})")
+        self.skip[index] = f"{_where(step)} {what}"
+        if step.test is None:
+            self.timed_out |= too_long
+        else:
+            why = (f"took longer than {self.test_timeout:g} s" if too_long
+                   else "the kernel stopped while testing this exercise")
+            self.results[step.test.name] = Verdict(step.test, False, why)
+
+    def outcome(self) -> tuple[list[Verdict], list[str], str]:
+        """The test results (in the steps' order), the problems met, and the status."""
+        problems = [*self.skip.values(), *self.problems]
+        if self.out_of_time:
+            problems.append(f"the notebook used up its {self.notebook_timeout:.0f} s in all, so "
+                            "some cells were stopped or did not run")
+        errors = bool(self.problems) or any(self.steps[i].test is None for i in self.skip)
+        for index, step in enumerate(self.steps):
+            if index in self.truncated:
+                problems.append(f"the output of {_where(step)} was cut at "
+                                f"{MAX_OUTPUT_CHARS:,} characters")
+            if step.test is None and index not in self.skip:
+                error = next((o for o in step.cell.get("outputs", [])
+                              if o.get("output_type") == "error"), None)
+                if error is not None:
+                    errors = True
+                    text = str(error.get("evalue", "")).strip().splitlines()
+                    problems.append(f"{_where(step)} raised {error.get('ename')}"
+                                    + (f": {text[0][:300]}" if text else ""))
+        results = [self.results.get(step.test.name) or Verdict(
+            step.test, False, "not graded: the kernel stopped, or time ran out, before this test")
+            for step in self.steps if step.test is not None]
+        status = "timeout" if self.timed_out else "errors" if errors else "ok"
+        return results, problems, status
 
 
-def _test_result(step: _Step, seconds: float) -> TestResult:
+def _test_result(step: _Step, seconds: float) -> Verdict:
     assert step.test is not None
     for output in step.cell.get("outputs", []):
         found = output.get("data", {}).get(GRADE_MIME)
         if found:
-            return TestResult(step.test, bool(found["passed"]), str(found["message"]))
+            return Verdict(step.test, bool(found["passed"]), str(found["message"]))
     error = next((o for o in step.cell.get("outputs", []) if o.get("output_type") == "error"),
                  None)
     if error is not None and error.get("ename") == "KeyboardInterrupt":
-        return TestResult(step.test, False, f"took longer than {seconds:g} s")
+        return Verdict(step.test, False, f"took longer than {seconds:g} s")
     why = f"{error.get('ename')}: {error.get('evalue')}" if error else "no result came back"
-    return TestResult(step.test, False, f"the test could not run ({why})")
+    return Verdict(step.test, False, f"the test could not run ({why})")
 
 
 def grade_file(path: Path, name: str, chapters: dict[str, ChapterTests], limits: Limits,
@@ -649,11 +712,11 @@ def grade_file(path: Path, name: str, chapters: dict[str, ChapterTests], limits:
             notebook.metadata.setdefault("papermill", {})
             notebook = parameterize_notebook(notebook, tests.parameters, kernel_name="python3",
                                              language="python")
-        steps = _steps(notebook, tests, limits.test_timeout or tests.test_timeout)
-        results, problems, status = asyncio.run(
-            _run_steps(steps, tests, limits, workdir, kernel_prefix))
-    ordered = [results[test.name] for test in tests.tests]
-    return Result(name, status, chapter, ordered, notes + problems, time.perf_counter() - started)
+        run = _Run(_steps(notebook, tests, limits.test_timeout or tests.test_timeout), tests,
+                   limits, workdir, kernel_prefix)
+        asyncio.run(run.run())
+    results, problems, status = run.outcome()
+    return Result(name, status, chapter, results, notes + problems, time.perf_counter() - started)
 
 
 def _number(value: float) -> str:
@@ -693,7 +756,7 @@ def write_report(results: list[Result], out: Path) -> Path:
         old.unlink()
     csv_path = out / "grades.csv"
     with csv_path.open("w", newline="") as stream:
-        writer = csv.writer(stream)
+        writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(["submission", "chapter", *exercises, "total", "status"])
         for result in sorted(results, key=lambda r: r.submission):
             points = result.points()
@@ -741,25 +804,36 @@ def grade_folder(folder: Path, tests_folder: Path = DEFAULT_TESTS, out: Path = D
     if prefix is None:
         prefix = network_isolation()[0] if limits.isolate_network else []
     fallback = _majority_chapter(submissions)
-    results: list[Result] = []
-    with ThreadPoolExecutor(max_workers=jobs) as pool, \
-            tqdm(total=len(submissions), unit="file", disable=not progress) as bar:
+    _STOP.clear()
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    with tqdm(total=len(submissions), unit="file", disable=not progress) as bar:
         futures = {pool.submit(grade_file, path, name, chapters, limits, prefix, chapter,
                                fallback): name for path, name in submissions}
-        for future in as_completed(futures):
-            name = futures[future]
-            try:
-                result = future.result()
-            except Exception as error:  # a bug of the grader must not lose a submission
-                result = Result(name, "errors", problems=[
-                    f"the grader itself failed on this file ({type(error).__name__}: {error}); "
-                    "please tell the course maintainers"])
-                print(f"grader error on {name}: {error!r}", file=sys.stderr)
-            results.append(result)
-            bar.set_postfix_str(f"{name}: {result.status}", refresh=False)
-            bar.update()
-    write_report(results, out)
-    return sorted(results, key=lambda r: r.submission)
+        try:
+            finished = list(_collect(futures, bar))
+        except KeyboardInterrupt:  # Ctrl-C: stop the kernels now rather than grade on
+            _STOP.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    pool.shutdown()
+    write_report(finished, out)
+    return sorted(finished, key=lambda r: r.submission)
+
+
+def _collect(futures: dict[Any, str], bar: Any) -> Iterator[Result]:
+    """The results of the futures as they finish, with the progress bar kept up to date."""
+    for future in as_completed(futures):
+        name = futures[future]
+        try:
+            result = future.result()
+        except Exception as error:  # a bug of the grader must not lose a submission
+            result = Result(name, "errors", problems=[
+                f"the grader itself failed on this file ({type(error).__name__}: {error}); "
+                "please tell the course maintainers"])
+            print(f"grader error on {name}: {error!r}", file=sys.stderr)
+        bar.set_postfix_str(f"{name}: {result.status}", refresh=False)
+        bar.update()
+        yield result
 
 
 def _majority_chapter(submissions: list[tuple[Path, str]]) -> str | None:
@@ -830,6 +904,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: the kernels were stopped and nothing was written", file=sys.stderr)
+        return 130
     seconds = time.perf_counter() - started
     counts = Counter(r.status for r in results)
     print(f"graded {len(results)} file(s) in {seconds:.1f} s: "
