@@ -18,7 +18,7 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def setup_notebook(seed: int = 42, *, keras: bool = True) -> dict[str, str]:
+def setup_notebook(seed: int = 42, *, keras: bool = True) -> None:
     """Seed every generator, set plotting defaults and print the versions in use.
 
     With ``keras=False`` (NumPy-only chapters) TensorFlow is not imported, which saves seconds.
@@ -55,7 +55,6 @@ def setup_notebook(seed: int = 42, *, keras: bool = True) -> dict[str, str]:
         gpus = tf.config.list_physical_devices("GPU")
         versions["device"] = f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores)"
     print(" | ".join(f"{k} {v}" for k, v in versions.items()) + f" | seed {seed}")
-    return versions
 
 
 def record(name: str, value: float) -> float:

@@ -66,8 +66,11 @@ def strip_volatile(notebook: dict[str, Any]) -> dict[str, Any]:
     notebook["cells"] = [c for c in notebook["cells"]
                          if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     for cell in notebook["cells"]:
+        metadata = cell.get("metadata", {})
         for key in ("papermill", "execution", "collapsed", "scrolled"):
-            cell.get("metadata", {}).pop(key, None)
+            metadata.pop(key, None)
+        if metadata.get("tags") == []:
+            del metadata["tags"]
     return notebook
 
 

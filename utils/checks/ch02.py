@@ -72,7 +72,12 @@ def sparse_categorical_cross_entropy(sparse_cross_entropy):
             "pick each example's probability for its own label, one per row, then average "
             "minus their logarithms")
     # the same answer must not depend on the batch: a single example
-    single = float(_call(sparse_cross_entropy, P[:1].copy(), labels[:1].copy()))
+    try:
+        with np.errstate(all="ignore"):
+            single = float(np.asarray(sparse_cross_entropy(P[:1].copy(), labels[:1].copy())))
+    except Exception as error:
+        raise Hint(f"correct on a batch of 8 but it fails on a batch of 1 ({type(error).__name__}"
+                   "): avoid hard-coded sizes") from None
     require(np.isclose(single, -np.log(true_p[0])),
             "correct on a batch of 8 but not on a batch of 1: avoid hard-coded sizes")
 
@@ -91,7 +96,8 @@ def softmax_jacobian_check(softmax_jacobian):
         for j in range(size):
             step = np.zeros(size)
             step[j] = h
-            numeric[:, j] = (_softmax((z + step)[None])[0] - _softmax((z - step)[None])[0]) / (2 * h)
+            up, down = _softmax((z + step)[None])[0], _softmax((z - step)[None])[0]
+            numeric[:, j] = (up - down) / (2 * h)
         require(np.allclose(J.sum(axis=0), 0.0, atol=1e-9),
                 "the probabilities always sum to 1, so nudging one score changes them by amounts "
                 "that sum to 0: every column of J must sum to 0")

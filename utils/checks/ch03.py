@@ -25,7 +25,8 @@ def parameter_count(dense_parameter_count):
         try:
             answer = dense_parameter_count(list(sizes))
         except Exception as error:
-            raise Hint(f"for {sizes} your function raised {type(error).__name__}: {error}") from None
+            raise Hint(f"for {sizes} your function raised {type(error).__name__}: "
+                       f"{error}") from None
         require(isinstance(answer, int | np.integer) and not isinstance(answer, bool),
                 f"return a whole number (int), got {type(answer).__name__} for {sizes}")
         answer = int(answer)
@@ -125,9 +126,10 @@ def deeper_network(deeper):
              if isinstance(layer, keras.layers.Dense | keras.layers.Dropout)]
     require(order[:4] == ["Dense", "Dropout", "Dense", "Dropout"],
             f"layer order {order}: each Dropout should follow a hidden Dense layer")
-    require(deeper.optimizer is not None and getattr(deeper, "compiled", True),
-            "compile the model before training it")
-    require(type(deeper.optimizer).__name__ != "SGD",
+    optimizer = getattr(deeper, "optimizer", None)
+    require(optimizer is not None and getattr(deeper, "compiled", True),
+            "compile the model (loss, optimizer, metrics) before training it")
+    require(type(optimizer).__name__ != "SGD",
             "use an adaptive optimizer such as Adam or RMSprop, not plain SGD")
     require(deeper.count_params() == _reference_count([784, HIDDEN_UNITS, HIDDEN_UNITS, 10]),
             f"the parameter count {deeper.count_params():,} does not match the architecture "
