@@ -76,7 +76,7 @@ def _hvd_if_initialized():
 # One process per device: cores, threads, GPU pinning, data shards, printing
 # --------------------------------------------------------------------------------------------
 def usable_cores() -> int:
-    """CPU cores this process may run on (respects taskset, cgroups and SLURM's binding)."""
+    """CPU cores this process may run on (respects taskset, cpusets and SLURM's CPU binding)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
@@ -251,8 +251,7 @@ def _average_gradients(grads: Sequence[Any]) -> list[Any]:
         return grads
     _refuse_xla()
     present = [i for i, g in enumerate(grads) if g is not None]
-    averaged = hvd.grouped_allreduce([grads[i] for i in present], op=hvd.Average,
-                                     name="DistributedOptimizer_grads")
+    averaged = hvd.grouped_allreduce([grads[i] for i in present], op=hvd.Average)
     for i, g in zip(present, averaged, strict=True):
         grads[i] = g
     return grads
@@ -511,13 +510,38 @@ def _failure_message(np: int, what: str, output: str) -> str:
             + f"\nLast lines of output:\n{_tail(output)}")
 
 
+def _kill_job(process: subprocess.Popen) -> None:
+    """SIGKILL horovodrun and everything it started.
+
+    horovodrun runs each rank under a helper in a session of its own, so killing the process
+    group is not enough: the descendants are collected (with psutil, when present) and killed.
+    """
+    descendants = []
+    if process.poll() is None:
+        try:
+            import psutil
+
+            descendants = psutil.Process(process.pid).children(recursive=True)
+        except Exception:  # psutil missing, or the job just ended
+            descendants = []
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    for child in descendants:
+        try:
+            child.kill()
+        except Exception:  # already gone
+            pass
+
+
 def horovodrun(command: Sequence[str], np: int, *, hosts: str | None = None,
                env: Mapping[str, str] | None = None, timeout: float = 600,
                cwd: str | os.PathLike | None = None, check: bool = True,
                extra_args: Sequence[str] = ()) -> subprocess.CompletedProcess:
     """Run `horovodrun -np N -H localhost:N --gloo COMMAND` and return what it printed.
 
-    The job runs in its own process group, so a timeout kills the ranks too (a stuck
+    On timeout, horovodrun and every process it started are killed, ranks included (a stuck
     allreduce can never hang the caller). With `check` (default), a failed or timed-out job
     raises HorovodJobError carrying the last lines the ranks printed. stdout and stderr are
     merged in `.stdout`.
@@ -535,16 +559,13 @@ def horovodrun(command: Sequence[str], np: int, *, hosts: str | None = None,
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        _kill_job(process)
         output, _ = process.communicate()
         raise HorovodJobError(_failure_message(
             np, f"did not finish within {timeout:.0f} s and was killed, ranks included",
             output or ""), output or "", None) from None
     finally:
-        try:  # leave no stray rank behind, whatever happened
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _kill_job(process)  # leave no stray process behind, whatever happened
     result = subprocess.CompletedProcess(args, process.returncode, output, None)
     result.seconds = time.perf_counter() - start
     if check and process.returncode != 0:

@@ -121,13 +121,14 @@ def train_with_custom_loop(model, x, y, args, lr, hvd, hvd_keras):
 
     epoch_seconds = []
     for epoch in range(args.epochs):
-        start, loss_sum = time.perf_counter(), 0.0
+        start, loss_sum = time.perf_counter(), tf.constant(0.0)
         for step, (images, labels) in enumerate(dataset):
-            optimizer.learning_rate = hvd_keras.warmup_learning_rate(
-                epoch + step / steps_per_epoch, lr, hvd.size(), args.warmup_epochs)
-            loss_sum += float(train_step(images, labels))
+            if step == 0 or epoch < args.warmup_epochs:  # linear warm-up, batch by batch
+                optimizer.learning_rate = hvd_keras.warmup_learning_rate(
+                    epoch + step / steps_per_epoch, lr, hvd.size(), args.warmup_epochs)
+            loss_sum += train_step(images, labels)  # a tensor: no wait for the step to finish
         epoch_seconds.append(time.perf_counter() - start)
-        mean_loss = float(hvd.allreduce(tf.constant(loss_sum / steps_per_epoch), op=hvd.Average))
+        mean_loss = float(hvd.allreduce(loss_sum / steps_per_epoch, op=hvd.Average))
         hvd_keras.rank0_print(f"Epoch {epoch + 1}/{args.epochs} - {epoch_seconds[-1]:.1f}s - "
                               f"loss: {mean_loss:.4f}")
     return epoch_seconds, mean_loss

@@ -4,6 +4,8 @@
    batch 2b from the same initial weights.
 2. A short training from DIFFERENT initial weights per rank, with the broadcast, metric-average
    and warm-up callbacks: afterwards every rank must hold bit-identical weights and logs.
+3. A model compiled with XLA must be refused with a clear message (Horovod's ops cannot run
+   inside XLA), on every rank, before any rank waits for another.
 """
 
 import hashlib
@@ -78,14 +80,24 @@ def main(out_path):
         hvd_keras.BroadcastGlobalVariablesCallback(0), hvd_keras.MetricAverageCallback(),
         hvd_keras.LearningRateWarmupCallback(initial_lr=lr, warmup_epochs=1)])
     final_digests = hvd.allgather_object(digest(model))
+    final_lr = float(model.optimizer.learning_rate)
     optimizer_digests = hvd.allgather_object(hashlib.sha256(b"".join(
         v.numpy().tobytes() for v in model.optimizer.variables)).hexdigest())
     histories = hvd.allgather_object({k: [float(v) for v in vs]
                                       for k, vs in history.history.items()})
+    # 3. XLA: refused at trace time, on every rank alike.
+    model = make_model(seed=1)
+    model.compile(optimizer=hvd_keras.DistributedOptimizer("sgd"), loss=loss, jit_compile=True)
+    try:
+        model.fit(x_rank, y_rank, batch_size=b, epochs=1, verbose=0)
+        xla_error = None
+    except Exception as error:  # Keras may wrap it; the message is what matters
+        xla_error = f"{type(error).__name__}: {error}"
+
     if hvd.rank() == 0:
         result = {"size": hvd.size(), "step": step, "initial_digests": initial_digests,
                   "final_digests": final_digests, "optimizer_digests": optimizer_digests,
-                  "histories": histories, "final_lr": float(model.optimizer.learning_rate)}
+                  "histories": histories, "final_lr": final_lr, "xla_error": xla_error}
         with open(out_path, "w") as handle:
             json.dump(result, handle, indent=1)
 

@@ -1,0 +1,87 @@
+"""The chapter 06 training with tf.distribute.MirroredStrategy: one process, several devices.
+
+    python train_mnist_mirrored.py --devices 2 --epochs 1 --out mirrored.json
+
+On a machine without GPUs the CPU is split into `--devices` logical devices, so the strategy
+has replicas to mirror; with GPUs it uses every visible GPU. Compare with train_mnist_hvd.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def train_with_mirrored_strategy(x, y, args):
+    """model.fit under MirroredStrategy: one replica of the model per device, one process."""
+    import keras
+    import tensorflow as tf
+    from mnist_cnn import build_cnn
+
+    strategy = tf.distribute.MirroredStrategy()  # every visible GPU, or the logical CPUs
+    replicas = strategy.num_replicas_in_sync
+    with strategy.scope():  # variables created here are mirrored on every device
+        model = build_cnn()
+        model.compile(optimizer=keras.optimizers.SGD(args.base_lr * replicas, momentum=0.9),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    epoch_seconds = []
+    timer = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: epoch_seconds.append(-time.perf_counter()),
+        on_epoch_end=lambda epoch, logs: epoch_seconds.append(epoch_seconds.pop()
+                                                               + time.perf_counter()))
+    # fit splits each global batch over the replicas and all-reduces the gradients itself
+    model.fit(x, y, batch_size=args.batch_size * replicas, epochs=args.epochs, verbose=2,
+              callbacks=[timer])
+    return model, replicas, epoch_seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=2, help="logical CPU devices (no GPU)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=64, help="examples per replica")
+    parser.add_argument("--base-lr", type=float, default=0.02, help="rate for one replica")
+    parser.add_argument("--train-samples", type=int, default=60_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if min(args.devices, args.epochs, args.batch_size, args.train_samples) < 1:
+        parser.error("--devices, --epochs, --batch-size and --train-samples must be positive")
+
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):  # must happen before TensorFlow starts
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * args.devices)
+    import keras
+    import numpy as np
+    from mnist_cnn import load_data
+
+    keras.utils.set_random_seed(args.seed)
+    (x, y), (x_test, y_test) = load_data(args.train_samples)
+    model, replicas, epoch_seconds = train_with_mirrored_strategy(x, y, args)
+    steady = epoch_seconds[1:] or epoch_seconds  # the first epoch also traces the graph
+    accuracy = float(np.mean(np.argmax(model.predict(x_test, batch_size=1000, verbose=0), 1)
+                             == y_test))
+    result = {"replicas": replicas, "devices": [d.name for d in tf.config.list_logical_devices()
+                                                 if d.device_type in ("CPU", "GPU")],
+              "epochs": args.epochs, "global_batch_size": args.batch_size * replicas,
+              "epoch_seconds": epoch_seconds,
+              "images_per_second": len(x) * len(steady) / sum(steady),
+              "test_accuracy": accuracy}
+    print(f"{replicas} replicas: test accuracy {accuracy:.4f}, "
+          f"{result['images_per_second']:.0f} images/s", flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
