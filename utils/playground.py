@@ -1,4 +1,4 @@
-"""A notebook stand-in for the web TensorFlow Playground: 2-D data sets, decision boundaries, widgets."""
+"""A notebook stand-in for the web TensorFlow Playground: 2-D data, decision boundaries, widgets."""
 
 from __future__ import annotations
 
@@ -75,13 +75,16 @@ def circles(n: int = 400, noise: float = 0.05, seed: int | None = 0,
 
 def quadrants(n: int = 400, noise: float = 0.05, seed: int | None = 0,
               ) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform points in [-1, 1]^2; class 1 where x1 and x2 have the same sign (XOR)."""
+    """Points in the four quadrants of [-1, 1]^2; class 1 where x1 and x2 share a sign (XOR)."""
     n, noise, rng = _check_size(n), _check_noise(noise), _rng(seed)
-    points = rng.uniform(-1.0, 1.0, size=(n, 2))
-    points += np.sign(points) * 0.05  # a thin empty margin along the axes, as in the web tool
-    points = np.clip(points, -1.0, 1.0)
-    # keep the labels of the clean points: noise moves points, it does not relabel them
-    labels = (points[:, 0] * points[:, 1] > 0).astype(np.int64)
+    labels = _labels(n)
+    # |x1|, |x2| uniform in [0.05, 1]: a thin empty margin along the axes, as in the web tool
+    points = rng.uniform(0.05, 1.0, size=(n, 2))
+    first_sign = rng.choice([-1.0, 1.0], size=n)
+    # class 1: both coordinates of the same sign; class 0: opposite signs. Noise moves points
+    # later, it does not relabel them.
+    second_sign = np.where(labels == 1, first_sign, -first_sign)
+    points *= np.stack([first_sign, second_sign], axis=1)
     return _finish(points, labels, noise, rng)
 
 
@@ -210,16 +213,20 @@ class PlaygroundRun:
         return accuracy(self.model, self.X_test, self.y_test)
 
 
-def plot_runs(runs: Sequence[PlaygroundRun], columns: int = 4, *, losses: bool = False) -> Any:
-    """The static playground: one decision-boundary panel per run (test points), in a grid.
+def plot_runs(runs: Sequence[PlaygroundRun], columns: int = 4, *, losses: bool = False,
+              points: str = "test") -> Any:
+    """The static playground: one decision-boundary panel per run, in a grid.
 
-    With `losses=True` a second row per run shows its train and test loss curves.
+    `points` chooses which points are drawn ("test" or "train"); the title always gives the test
+    accuracy. With `losses=True` a second row per run shows its train and test loss curves.
     """
     runs = list(runs)
     if not runs or not all(isinstance(run, PlaygroundRun) for run in runs):
         raise ValueError("runs must be a non-empty list of PlaygroundRun")
     if isinstance(columns, bool) or not isinstance(columns, Integral) or columns < 1:
         raise ValueError(f"columns must be a positive int, got {columns!r}")
+    if points not in ("test", "train"):
+        raise ValueError(f"points must be 'test' or 'train', got {points!r}")
     import matplotlib.pyplot as plt
 
     columns = min(columns, len(runs))
@@ -231,7 +238,8 @@ def plot_runs(runs: Sequence[PlaygroundRun], columns: int = 4, *, losses: bool =
         row, column = divmod(index, columns)
         ax = axes[row * (2 if losses else 1), column]
         ax.set_visible(True)
-        plot_decision_boundary(run.model, run.X_test, run.y_test, ax,
+        X, y = (run.X_test, run.y_test) if points == "test" else (run.X_train, run.y_train)
+        plot_decision_boundary(run.model, X, y, ax,
                                title=f"{run.label}\ntest accuracy {run.test_accuracy:.2f}")
         if losses:
             plot_losses(run, axes[row * 2 + 1, column])
@@ -243,6 +251,7 @@ def plot_runs(runs: Sequence[PlaygroundRun], columns: int = 4, *, losses: bool =
 def plot_losses(run: PlaygroundRun, ax: Any = None) -> Any:
     """Train and test loss curves of a run (Keras history keys 'loss' and 'val_loss')."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 3))
@@ -250,6 +259,7 @@ def plot_losses(run: PlaygroundRun, ax: Any = None) -> Any:
         if key in run.history:
             ax.plot(np.arange(1, len(run.history[key]) + 1), run.history[key], label=name)
     ax.set(xlabel="epoch", ylabel="loss")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=8)
     return ax
 
@@ -296,8 +306,9 @@ def interactive_playground(train: Callable[..., PlaygroundRun], *, force: bool |
         raise ValueError(f"unknown activation(s) {unknown}; choose from {ACTIVATIONS}")
     show = frontend_present() if force is None else bool(force)
     if not show:
-        print("No widget front-end here (headless run): the static grid above shows the same "
-              "experiments. Open the notebook in Jupyter or Colab to play.")
+        print("No widget front-end detected (a headless run): the static grid above shows the "
+              "same experiments. In Jupyter or Colab the widgets appear here; if they do not, "
+              "call interactive_playground(..., force=True).")
         return None
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
