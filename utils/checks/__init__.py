@@ -46,6 +46,15 @@ def check(exercise_id: str, answer: Any) -> bool:
     return True
 
 
+def call(function: Any, *args: Any) -> Any:
+    """Call a learner's function; a crash becomes a hint that names the error."""
+    require(callable(function), f"expected a function, got {type(function).__name__}")
+    try:
+        return function(*args)
+    except Exception as error:
+        raise Hint(f"your function raised {type(error).__name__}: {error}") from None
+
+
 def require(condition: bool, hint: str) -> None:
     """Raise Hint(hint) unless condition holds: the building block of every checker."""
     if not condition:
