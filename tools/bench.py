@@ -123,7 +123,7 @@ def bench_horovod(repeat: int, out: Path) -> dict:
     for i in range(repeat):
         for ranks in rates:
             result = out / f"hvd-np{ranks}-{i}.json"
-            horovodrun([PYTHON, str(SCRIPTS / "train_mnist_hvd.py"), "--epochs", "1",
+            horovodrun([PYTHON, str(SCRIPTS / "train_mnist_hvd.py"), "--epochs", "2",
                         "--out", str(result)], np=ranks, timeout=1800)
             rates[ranks].append(json.loads(result.read_text())["images_per_second"])
     speedups = [two / one for one, two in zip(rates[1], rates[2], strict=True)]
