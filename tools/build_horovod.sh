@@ -18,8 +18,16 @@ patch_file=$here/patches/horovod-$version-no-xla-ops.patch
 gpu=${HOROVOD_GPU:-}
 py=$venv/bin/python
 
+# True when `horovodrun --check-build` lists TensorFlow and Gloo. The output is captured first:
+# piping it into `grep -q` lets grep exit early, and horovodrun then dies of a broken pipe.
+built_with_tf_and_gloo() {
+    local report
+    report=$("$venv/bin/horovodrun" --check-build 2>/dev/null) || return 1
+    grep -q "\[X\] TensorFlow" <<<"$report" && grep -q "\[X\] Gloo" <<<"$report"
+}
+
 # Already installed with the frameworks we need? Then there is nothing to do.
-if "$venv/bin/horovodrun" --check-build 2>/dev/null | grep -q "\[X\] TensorFlow"; then
+if [ -x "$venv/bin/horovodrun" ] && built_with_tf_and_gloo; then
     echo "horovod: $version already installed in $venv"
     exit 0
 fi
@@ -74,8 +82,9 @@ else
 fi
 
 "$py" -m pip install --quiet --no-deps --force-reinstall "$wheel"
-"$venv/bin/horovodrun" --check-build | grep -q "\[X\] TensorFlow" || {
-    echo "horovod: installed, but horovodrun --check-build does not list TensorFlow" >&2
+built_with_tf_and_gloo || {
+    "$venv/bin/horovodrun" --check-build >&2 || true
+    echo "horovod: installed, but horovodrun --check-build does not list TensorFlow and Gloo" >&2
     exit 1
 }
 echo "horovod: $version installed ($(basename "$wheel"))"
