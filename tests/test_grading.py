@@ -16,6 +16,17 @@ SUBMISSIONS = FIXTURES / "submissions_ch01"
 EXPECTED = FIXTURES / "submissions_ch01_expected.csv"
 
 
+def _fixture_maker():
+    spec = importlib.util.spec_from_file_location("make_fixtures",
+                                                  FIXTURES / "make_submissions_ch01.py")
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    return maker
+
+
+maker = _fixture_maker()
+
+
 def read_rows(path):
     with path.open(newline="") as stream:
         return {row["submission"]: row for row in csv.DictReader(stream)}
@@ -25,20 +36,54 @@ def digest(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
+# The fixtures that try what the grader's guards stop; their rows expect the guards on.
+GUARDED = {"writes_outside_its_folder.ipynb": "files", "opens_network_connections.ipynb": "net"}
+ESCAPES = [Path.home() / maker.ESCAPE_NAME, Path("/tmp") / maker.ESCAPE_NAME,
+           Path(grading.__file__).with_name(maker.ESCAPE_NAME)]
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Grade the chapter 01 fixture folder once, as `make grade` does (~35 s on 2 free cores)."""
     out = tmp_path_factory.mktemp("grades")
     before = digest(SUBMISSIONS)
+    prefix, isolation = grading.kernel_isolation()
+    for escape in ESCAPES:
+        escape.unlink(missing_ok=True)
     results = grading.grade_folder(SUBMISSIONS, out=out, progress=False)
-    return {"out": out, "results": {r.submission: r for r in results}, "before": before}
+    escaped = [escape for escape in ESCAPES if escape.exists()]
+    for escape in escaped:  # where the system allows no guard: clean up after the submission
+        escape.unlink()
+    guards = {"net": "--net" in prefix, "files": "--mount" in prefix}
+    return {"out": out, "results": {r.submission: r for r in results}, "before": before,
+            "guards": guards, "isolation": isolation, "escaped": escaped}
 
 
 def test_every_fixture_submission_gets_its_expected_row(graded):
     got, expected = read_rows(graded["out"] / "grades.csv"), read_rows(EXPECTED)
     assert list(got) == list(expected), "one row per file, sorted by name"
     for name, row in expected.items():
+        if name in GUARDED and not graded["guards"][GUARDED[name]]:
+            row = {**row, "status": got[name]["status"]}  # its attempts may succeed here
         assert got[name] == row, f"{name}: {graded['results'][name].problems}"
+
+
+def test_a_submission_cannot_write_outside_its_temporary_folder(graded):
+    if not graded["guards"]["files"]:
+        pytest.skip(f"this system allows no file guard: {graded['isolation']}")
+    assert graded["escaped"] == []
+    feedback = (graded["out"] / "feedback" / "writes_outside_its_folder.ipynb.txt").read_text()
+    assert feedback.count("raised OSError: [Errno 30] Read-only file system") == 3
+    assert "6/6 points" in feedback, "the exercises are graded all the same"
+
+
+def test_a_submission_cannot_reach_the_network(graded):
+    if not graded["guards"]["net"]:
+        pytest.skip(f"this system allows no network guard: {graded['isolation']}")
+    feedback = (graded["out"] / "feedback" / "opens_network_connections.ipynb.txt").read_text()
+    assert "raised OSError: [Errno 101] Network is unreachable" in feedback
+    assert "raised URLError" in feedback
+    assert "6/6 points" in feedback, "the exercises are graded all the same"
 
 
 def test_every_file_in_the_folder_has_a_row_and_a_feedback_file(graded):
@@ -84,10 +129,6 @@ def test_feedback_never_shows_the_grading_tests_expected_values(graded):
 
 
 def test_committed_fixtures_match_the_instructor_notebook():
-    spec = importlib.util.spec_from_file_location("make_fixtures",
-                                                  FIXTURES / "make_submissions_ch01.py")
-    maker = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(maker)
     fresh = maker.submissions(json.loads(maker.SOURCE.read_text()))
     stale = sorted(name for name, text in fresh.items()
                    if not (SUBMISSIONS / name).exists() or _sources(text)
@@ -151,7 +192,7 @@ def test_limits_and_the_notebook_timeout_apply_and_private_tests_replace_the_rep
                    "import time\ntime.sleep(SLEEP)",
                    "time.sleep(SLEEP)",
                    "last = True")
-    isolated = bool(grading.network_isolation()[0])
+    isolated = bool(grading.kernel_isolation()[0])
 
     result, = grading.grade_folder(folder, tests, tmp_path / "out", progress=False,
                                    limits=grading.Limits(memory_bytes=512 * 1024**2))

@@ -2,13 +2,14 @@
 
 `make grade SUBMISSIONS=folder [TESTS=folder]` runs `main`. Each file of the folder is copied into
 a temporary working folder, its `parameters` cell gets the chapter's grading parameters
-(papermill), and it runs cell by cell in a fresh kernel, without network access where the system
-allows it and under time and memory limits; a cell that fails does not stop the others. Then the
-chapter's grading tests (a Python file per chapter, see `graded`) run in the same kernel. Output:
-`grades.csv` (one row per file, one column per exercise) and one feedback file per submission.
+(papermill), and it runs cell by cell in a fresh kernel under time and memory limits and, where
+the system allows it, without network access and with files read-only outside that folder; a
+cell that fails does not stop the others. Then the chapter's grading tests (a Python file per
+chapter, see `graded`) run in the same kernel. Output: `grades.csv` (one row per file, one
+column per exercise) and one feedback file per submission.
 
-This guards against accidents (endless loops, huge outputs, runaway memory, stray downloads); it
-is not a security sandbox. Grade inside the course container for more isolation.
+This guards against accidents (endless loops, huge outputs, runaway memory, stray downloads or
+writes); it is not a security sandbox. Grade inside the course container for more isolation.
 """
 
 from __future__ import annotations
@@ -55,23 +56,40 @@ _EXERCISE_IN_PROSE = re.compile(r"\bExercise\s+(\d\d)\.(\d+)\b")
 _EXERCISE_IN_CHECK = re.compile(r"""\bcheck\(\s*["'](\d\d)\.(\d+)["']""")
 _CHAPTER_IN_NAME = re.compile(r"^(\d\d)_")
 
-# Runs between the kernel manager (and `unshare`, when the network is cut) and the kernel: sets
-# the limits, brings up the loopback interface of a new network namespace (so that programs
-# talking to themselves over 127.0.0.1, like Horovod's launcher, still work), then becomes the
-# kernel. Python rather than `prlimit` and `ip` so that it needs nothing else; `-I -S`: fast.
+# Runs between the kernel manager (and `unshare`, when the kernel is isolated) and the kernel:
+# sets the limits; when isolated, brings up the loopback interface of the new network namespace
+# (so that programs talking to themselves over 127.0.0.1, like Horovod's launcher, still work)
+# and, in the new mount namespace, makes every file system read-only except the submission's
+# own temporary folder (mount_setattr, Linux >= 5.12) with a private /dev/shm; then it becomes
+# the kernel. Python rather than `prlimit`, `ip` and `mount` so that it needs nothing else.
 _LIMITS_SHIM = (
-    "import fcntl, os, resource, socket, struct, sys\n"
-    "memory, loopback = int(sys.argv[1]), sys.argv[2] == 'loopback'\n"
+    "import ctypes, fcntl, os, resource, socket, struct, sys\n"
+    "memory, isolated, writable = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n"
     "if memory > 0:\n"
     "    resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))\n"
     "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
-    "if loopback:  # SIOCSIFFLAGS on 'lo': IFF_UP | IFF_LOOPBACK | IFF_RUNNING\n"
+    "if isolated != '-':  # SIOCSIFFLAGS on 'lo': IFF_UP | IFF_LOOPBACK | IFF_RUNNING\n"
     "    try:\n"
     "        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:\n"
     "            fcntl.ioctl(s, 0x8914, struct.pack('16sh22x', b'lo', 0x49))\n"
     "    except OSError:\n"
     "        pass  # the kernel runs anyway, without 127.0.0.1\n"
-    "os.execvp(sys.argv[3], sys.argv[3:])\n"
+    "if isolated == 'files':\n"
+    "    libc = ctypes.CDLL(None, use_errno=True)\n"
+    "    def call(result, what):\n"
+    "        if result != 0:\n"
+    "            sys.exit(f'grader: cannot {what}: {os.strerror(ctypes.get_errno())}')\n"
+    "    def read_only(path, on):  # mount_setattr(AT_FDCWD, path, AT_RECURSIVE, attr): RDONLY\n"
+    "        attr = ctypes.create_string_buffer(struct.pack('4Q', on, 1 - on, 0, 0))\n"
+    "        result = libc.syscall(442, -100, path.encode(), 0x8000, attr, 32)\n"
+    "        call(result, f'make {path} read-only' if on else f'make {path} writable')\n"
+    "    call(libc.mount(writable.encode(), writable.encode(), None, 4096 | 16384, None),\n"
+    "         f'bind {writable}')  # MS_BIND | MS_REC: its own mount, made writable again below\n"
+    "    read_only('/', 1)\n"
+    "    read_only(writable, 0)\n"
+    "    if os.path.isdir('/dev/shm'):\n"
+    "        call(libc.mount(b'tmpfs', b'/dev/shm', b'tmpfs', 0, None), 'mount /dev/shm')\n"
+    "os.execvp(sys.argv[4], sys.argv[4:])\n"
 )
 
 
@@ -274,9 +292,9 @@ class Limits:
     notebook_timeout: float | None = None
     test_timeout: float | None = None
     memory_bytes: int = DEFAULT_MEMORY  # 0: no limit
-    isolate_network: bool = True
+    isolate: bool = True
     threads_per_kernel: int = 1
-    network_prefix: list[str] | None = None  # found by `network_isolation` when None
+    isolation_prefix: list[str] | None = None  # found by `kernel_isolation` when None
 
 
 @dataclass
@@ -365,19 +383,34 @@ def chapter_of(notebook: Any, filename: str) -> str | None:
     return match.group(1) if match else None
 
 
-def network_isolation() -> tuple[list[str], str]:
-    """The command prefix that cuts a kernel off the network here, and what it does, in words."""
-    command = ["unshare", "--net", "--map-root-user"]
+def kernel_isolation() -> tuple[list[str], str]:
+    """The command prefix that isolates a kernel here, and what it does, in words.
+
+    Best: new network and mount namespaces (no network; files read-only outside the
+    submission's temporary folder). Else a new network namespace only. Else nothing.
+    """
     if shutil.which("unshare") is None:
         return [], "off (no `unshare` command on this system)"
-    try:
-        probe = subprocess.run([*command, "true"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return [], f"off (`unshare` failed: {error})"
-    if probe.returncode != 0:
-        reason = probe.stderr.strip().splitlines()[-1:] or [f"exit code {probe.returncode}"]
-        return [], f"off (`unshare --net` is not allowed here: {reason[0]})"
-    return command, "on (each kernel runs in its own empty network namespace)"
+    reason = ""
+    for command, what in [
+            (["unshare", "--net", "--mount", "--map-root-user"],
+             "on (each kernel runs in its own empty network namespace; files outside the "
+             "submission's temporary folder are read-only)"),
+            (["unshare", "--net", "--map-root-user"],
+             "network on (each kernel runs in its own empty network namespace); files: off")]:
+        mode = "files" if "--mount" in command else "network"
+        with tempfile.TemporaryDirectory() as writable:
+            try:
+                probe = subprocess.run([*command, sys.executable, "-I", "-S", "-c", _LIMITS_SHIM,
+                                        "0", mode, writable, "true"],
+                                       capture_output=True, text=True, timeout=30)
+            except (OSError, subprocess.TimeoutExpired) as error:
+                return [], f"off (`unshare` failed: {error})"
+        if probe.returncode == 0:
+            return command, what
+        reason = reason or (probe.stderr.strip().splitlines()[-1:]
+                            or [f"exit code {probe.returncode}"])[0]
+    return [], f"off (`unshare --net` is not allowed here: {reason})"
 
 
 def kernel_environment(workdir: Path, threads: int) -> dict[str, str]:
@@ -388,6 +421,9 @@ def kernel_environment(workdir: Path, threads: int) -> dict[str, str]:
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONFAULTHANDLER": "1",  # a crashing kernel leaves a traceback in its log
         "TMPDIR": str(workdir),
+        # Inside the submission's temporary folder, the one place an isolated kernel may write.
+        "IPYTHONDIR": str(workdir.parent / "home" / "ipython"),
+        "MPLCONFIGDIR": str(workdir.parent / "home" / "matplotlib"),
     })
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                  "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
@@ -411,9 +447,11 @@ def _make_client(notebook: Any, kernel_prefix: list[str], memory_bytes: int, wor
     class LimitedKernelManager(AsyncKernelManager):
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             command = super().format_kernel_cmd(extra_arguments)
-            loopback = "loopback" if kernel_prefix else "-"
+            isolated = "-"
+            if kernel_prefix:
+                isolated = "files" if "--mount" in kernel_prefix else "network"
             return [*kernel_prefix, sys.executable, "-I", "-S", "-c", _LIMITS_SHIM,
-                    str(memory_bytes), loopback, *command]
+                    str(memory_bytes), isolated, str(workdir.parent), *command]
 
     class GradingClient(NotebookClient):
         """Records which cells ran out of time, and drops output beyond `max_output` per cell."""
@@ -800,9 +838,9 @@ def grade_folder(folder: Path, tests_folder: Path = DEFAULT_TESTS, out: Path = D
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     jobs = max(1, jobs or cores or 1)
     limits = replace(limits or Limits(), threads_per_kernel=max(1, (cores or 1) // jobs))
-    prefix = limits.network_prefix
+    prefix = limits.isolation_prefix
     if prefix is None:
-        prefix = network_isolation()[0] if limits.isolate_network else []
+        prefix = kernel_isolation()[0] if limits.isolate else []
     fallback = _majority_chapter(submissions)
     _STOP.clear()
     pool = ThreadPoolExecutor(max_workers=jobs)
@@ -883,19 +921,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", type=parse_memory, default=DEFAULT_MEMORY,
                         help="data memory per kernel, e.g. 4G, 8G or none (default: 4G)")
     parser.add_argument("--allow-network", action="store_true",
-                        help="let the notebooks reach the network")
+                        help="no isolation: the notebooks may reach the network "
+                        "and write outside their temporary folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.chapter is not None and not re.fullmatch(r"\d\d", args.chapter):
         parser.error(f"--chapter looks like 01, got {args.chapter!r}")
 
-    prefix, network = [], "allowed (--allow-network)"
+    prefix, isolation = [], "off (--allow-network)"
     if not args.allow_network:
-        prefix, network = network_isolation()
+        prefix, isolation = kernel_isolation()
     memory = f"{args.memory / 1024**3:g} GiB" if args.memory else "none"
-    print(f"network: {network}; memory limit per kernel: {memory}", flush=True)
+    print(f"isolation: {isolation}; memory limit per kernel: {memory}", flush=True)
     limits = Limits(args.cell_timeout, args.notebook_timeout, args.test_timeout, args.memory,
-                    not args.allow_network, network_prefix=prefix)
+                    not args.allow_network, isolation_prefix=prefix)
     started = time.perf_counter()
     try:
         results = grade_folder(args.submissions, args.tests, args.out, jobs=args.jobs,
