@@ -13,6 +13,7 @@ VARIANT     ?= cpu
 PORT        ?= 8888
 LAB_ARGS    ?=
 BENCH_ARGS  ?=
+RUN_ARGS    ?=
 GRADE_ARGS  ?=
 
 BIN   := $(VENV)/bin
@@ -35,7 +36,7 @@ data: $(STAMP) ## fetch and verify MNIST into $COURSE_DATA_DIR (or ~/.cache/dl-c
 	$(BIN)/python -m utils.data
 
 run: $(STAMP) ## execute every notebook headless into build/executed (NOTEBOOKS=01 02 for a subset)
-	$(BIN)/python -m utils.runner $(NOTEBOOKS)
+	$(BIN)/python -m utils.runner $(NOTEBOOKS) $(RUN_ARGS)
 
 test: lint unit notebooks-test ## lint, unit tests, then every notebook executed and checked (nbval)
 

@@ -218,3 +218,24 @@ def test_two_processes_filling_the_same_empty_cache_do_not_corrupt_it(tmp_path):
     assert shapes == [(60000, 28, 28)] * 2
     assert [p.name for p in tmp_path.iterdir()] == [data.CACHE_NAME]
     data.load_mnist(tmp_path, verbose=False)  # verifies the cached arrays again
+
+
+def test_a_missing_data_folder_is_created(tmp_path, offline):
+    folder = tmp_path / "not" / "there" / "yet"
+    data.load_mnist(folder, verbose=False)
+    assert [p.name for p in folder.iterdir()] == [data.CACHE_NAME]
+
+
+def test_a_damaged_cache_in_a_read_only_folder_is_skipped_with_a_message(
+        tmp_path, offline, monkeypatch, capsys):
+    (tmp_path / data.CACHE_NAME).write_bytes(b"PK\x03\x04 not a zip file")
+
+    def read_only(*args, **kwargs):  # what a read-only folder does (root ignores chmod)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(data.Path, "unlink", read_only)
+    monkeypatch.setattr(data.tempfile, "NamedTemporaryFile", read_only)
+    (x_train, _), _ = data.load_mnist(tmp_path)
+    assert x_train.shape == (60000, 28, 28) and len(offline) == 1
+    err = capsys.readouterr().err
+    assert "is damaged" in err and "cannot be removed (" in err and "could not be cached" in err

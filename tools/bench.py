@@ -7,6 +7,7 @@ rate, Horovod images/s on 1 and 2 CPU ranks, grading throughput, and `make setup
 without the cached Horovod wheel. Every measurement runs in a fresh process.
 
     python tools/bench.py [--repeat 3] [--only notebooks throughput horovod grading setup]
+                          [--grading-copies 20]
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ def bench_horovod(repeat: int, out: Path) -> dict:
 
 def bench_grading(repeat: int, out: Path, copies: int = 20) -> dict:
     submissions = out / "submissions"
-    submissions.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(submissions, ignore_errors=True)
+    submissions.mkdir(parents=True)
     instructor_copy = ROOT / "notebooks" / "03_mnist_mlp.ipynb"
     for k in range(copies):
         shutil.copy(instructor_copy, submissions / f"student_{k:02}.ipynb")
@@ -185,10 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark the course on this machine.")
     parser.add_argument("--repeat", type=int, default=3, help="repeats of each timing (>= 1)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=SECTIONS)
+    parser.add_argument("--grading-copies", type=int, default=20,
+                        help="chapter 03 submissions graded per repeat (>= 1)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench.json")
     args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+    if args.repeat < 1 or args.grading_copies < 1:
+        parser.error("--repeat and --grading-copies must be at least 1")
     work = args.out.parent / "bench"
     work.mkdir(parents=True, exist_ok=True)
     report = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -197,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     benches = {"notebooks": lambda: bench_notebooks(args.repeat, work),
                "throughput": lambda: bench_throughput(args.repeat),
                "horovod": lambda: bench_horovod(args.repeat, work),
-               "grading": lambda: bench_grading(args.repeat, work),
+               "grading": lambda: bench_grading(args.repeat, work, args.grading_copies),
                "setup": lambda: bench_setup(args.repeat, work)}
     for section in args.only:
         print(f"bench: {section} ...", flush=True)

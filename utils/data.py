@@ -115,7 +115,10 @@ def _read_cache(cache: Path, verbose: bool) -> dict[str, np.ndarray] | None:
         return arrays
     except Exception as error:  # any damage at all: never return unverified data
         _say(verbose, f"MNIST cache {cache} is damaged ({error}); removing it and fetching again")
-        cache.unlink(missing_ok=True)
+        try:
+            cache.unlink(missing_ok=True)
+        except OSError as why:  # a read-only folder: fetch anyway, the damaged file stays unused
+            _say(verbose, f"the damaged cache cannot be removed ({why})")
         return None
 
 
