@@ -1,6 +1,7 @@
 """utils.runner: headless execution with papermill, metrics, failures and the summary."""
 
 import json
+import subprocess
 
 import nbformat
 import pytest
@@ -74,3 +75,26 @@ def test_strip_volatile_drops_timings_and_papermill_bookkeeping():
     clean = runner.strip_volatile(notebook)
     assert clean["metadata"] == {"kernelspec": {"name": "python3"}}
     assert clean["cells"] == [{"cell_type": "code", "metadata": {"tags": ["parameters"]}}]
+
+
+def test_make_run_with_a_failing_course_notebook_runs_the_others_and_exits_non_zero(tmp_path):
+    """Through `make`, as a learner or CI runs it: chapter 01 with a cell that fails, then 02."""
+    broken = nbformat.read(runner.NOTEBOOKS / "01_sigmoid_neuron.ipynb", as_version=4)
+    broken.cells.insert(5, nbformat.v4.new_code_cell("raise RuntimeError('forced to fail')"))
+    failing = f"code cell {sum(c.cell_type == 'code' for c in broken.cells[:6])}"
+    path = tmp_path / "01_broken.ipynb"
+    nbformat.write(broken, path)
+    summary = tmp_path / "summary.json"
+
+    result = subprocess.run(
+        ["make", "--no-print-directory", "run", f"NOTEBOOKS={path} 02",
+         f"RUN_ARGS=--out {tmp_path / 'executed'} --summary {summary}"],
+        cwd=runner.ROOT, capture_output=True, text=True, timeout=600)
+
+    assert result.returncode != 0, result.stdout[-2000:]
+    results = {r["name"]: r for r in json.loads(summary.read_text())["notebooks"]}
+    assert results["01_broken"]["status"] == "failed"
+    assert results["01_broken"]["error"] == f"{failing}: RuntimeError: forced to fail"
+    assert results["02_softmax"]["status"] == "ok"
+    assert results["02_softmax"]["metrics"]["softmax_test_accuracy"] > 0.9
+    assert f"FAILED: 01_broken ({failing}: RuntimeError: forced to fail)" in result.stderr
