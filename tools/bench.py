@@ -166,13 +166,14 @@ def bench_setup(repeat: int, out: Path) -> dict:
 
 
 def print_table(report: dict) -> None:
-    print(f"\nmachine: {report['machine']}")
-    print(f"{'measurement':55} {'median':>12} {'spread (min-max)':>22}")
+    """The results as a Markdown table, ready for the README."""
+    print(f"\nmachine: {report['machine']}; {report['repeat']} runs of each timing\n")
+    print("| measurement | median | spread (min - max) |\n|---|---:|---:|")
     for section, values in report["results"].items():
         for name, value in _flatten(values):
             if isinstance(value, dict) and "median" in value:
-                print(f"{section + ': ' + name:55} {value['median']:12.4g} "
-                      f"{value['min']:10.4g} - {value['max']:<10.4g}")
+                print(f"| {section}: {name} | {value['median']:.4g} | "
+                      f"{value['min']:.4g} - {value['max']:.4g} |")
 
 
 def _flatten(values: dict, prefix: str = ""):
