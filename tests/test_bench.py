@@ -19,12 +19,14 @@ def test_stats_give_the_median_and_the_spread_of_the_runs():
 def test_the_table_has_a_row_per_timing_and_skips_plain_values(capsys):
     report = {"machine": "test box", "repeat": 2, "results": {
         "grading": {"copies": 4, "seconds": bench.stats([10.0, 12.0])},
-        "setup": {"cached_wheel": bench.stats([80.0, 90.0])}}}
+        "setup": {"cached_wheel": bench.stats([80.0, 90.0])},
+        "throughput": {"matmul_flop_per_second": bench.stats([1.9e11, 2.0e11, 2.1e11])}}}
     bench.print_table(report)
     out = capsys.readouterr().out
     assert "machine: test box; 2 runs of each timing" in out
     assert "| grading: seconds | 11 | 10 - 12 |" in out
     assert "| setup: cached_wheel | 85 | 80 - 90 |" in out
+    assert "| throughput: matmul_flop_per_second | 200,000,000,000 | 190,000,000,000 - " in out
     assert "copies" not in out
 
 

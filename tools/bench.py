@@ -172,8 +172,12 @@ def print_table(report: dict) -> None:
     for section, values in report["results"].items():
         for name, value in _flatten(values):
             if isinstance(value, dict) and "median" in value:
-                print(f"| {section}: {name} | {value['median']:.4g} | "
-                      f"{value['min']:.4g} - {value['max']:.4g} |")
+                low, median, high = (_number(value[k]) for k in ("min", "median", "max"))
+                print(f"| {section}: {name} | {median} | {low} - {high} |")
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 def _flatten(values: dict, prefix: str = ""):
