@@ -21,7 +21,7 @@ STAMP := $(VENV)/.setup-done
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: help setup data run test lint unit notebooks-test bench outputs student grade lab \
-        docker-build docker-run clean
+        docker-build docker-run repo-url clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -71,6 +71,10 @@ docker-build: ## build the container (VARIANT=cpu or gpu); needs a Docker engine
 
 docker-run: ## serve JupyterLab from the container on port $(PORT) (token printed in the log)
 	docker run --rm -it -p $(PORT):8888 $(if $(filter gpu,$(VARIANT)),--gpus all) $(IMAGE):$(VARIANT)
+
+repo-url: ## point every copy of the course's URL at a fork: make repo-url URL=https://github.com/you/dl-course
+	@test -n "$(URL)" || { echo "usage: make repo-url URL=https://github.com/owner/name"; exit 2; }
+	python3 tools/repo_url.py --set "$(URL)"
 
 clean: ## remove build outputs (keeps .venv and the data cache)
 	rm -rf build

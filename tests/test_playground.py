@@ -170,6 +170,20 @@ def test_a_plain_python_process_has_no_widget_frontend(monkeypatch):
     assert playground.frontend_present() is False
 
 
+def test_colabs_shell_a_subclass_named_shell_has_a_widget_frontend(monkeypatch):
+    import sys
+    import types
+
+    import IPython
+    from ipykernel.zmqshell import ZMQInteractiveShell
+
+    monkeypatch.delenv("DL_COURSE_INTERACTIVE", raising=False)
+    colab_shell = type("Shell", (ZMQInteractiveShell,), {})  # google/colab/_shell.py's class
+    monkeypatch.setattr(IPython, "get_ipython", lambda: colab_shell.__new__(colab_shell))
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    assert playground.frontend_present() is True
+
+
 def test_the_environment_variable_forces_the_frontend_detection(monkeypatch):
     monkeypatch.setenv("DL_COURSE_INTERACTIVE", "1")
     assert playground.frontend_present() is True

@@ -1,5 +1,6 @@
 """Static checks of the repository: notebook conventions, Colab links, Dockerfile, Makefile."""
 
+import importlib.util
 import json
 import re
 import tomllib
@@ -12,6 +13,9 @@ NOTEBOOK_PATHS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 REPOSITORY = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
 MAKEFILE = (ROOT / "Makefile").read_text()
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
+_spec = importlib.util.spec_from_file_location("repo_url", ROOT / "tools" / "repo_url.py")
+repo_url = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(repo_url)
 
 
 def load(path):
@@ -139,7 +143,21 @@ def test_requirements_are_exact_pins():
     assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][^\s]*", line) for line in lines if line)
 
 
-def test_the_pins_resolve_for_python_3_12_as_colab_runs_it(tmp_path):
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+SUPPORTED_PYTHONS = [c.rsplit(" :: ", 1)[1] for c in PYPROJECT["classifiers"]
+                     if c.startswith("Programming Language :: Python :: 3.")]
+
+
+def test_the_supported_pythons_are_stated_once_in_pyproject():
+    assert SUPPORTED_PYTHONS == ["3.11", "3.12", "3.13"]
+    assert PYPROJECT["requires-python"] == f">={SUPPORTED_PYTHONS[0]}"
+    for path in ["tools/setup_env.sh", "utils/notebook.py", "Dockerfile"]:
+        text = (ROOT / path).read_text()
+        assert not re.search(r"\(3, 1\d\)|MIN_PYTHON|Python 3\.1\d", text), path
+
+
+@pytest.mark.parametrize("python", SUPPORTED_PYTHONS)
+def test_the_pins_resolve_for_every_supported_python(tmp_path, python):
     """Resolution only (pip --dry-run against the package index), no download of the wheels."""
     import subprocess
     import sys
@@ -147,7 +165,45 @@ def test_the_pins_resolve_for_python_3_12_as_colab_runs_it(tmp_path):
     tf_pin = re.search(r"TF_PACKAGE\s+\?= (\S+)", MAKEFILE).group(1)
     result = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
-         "--python-version", "3.12", "--only-binary", ":all:", "--target", str(tmp_path),
+         "--python-version", python, "--only-binary", ":all:", "--target", str(tmp_path),
          "--disable-pip-version-check", tf_pin, "-r", str(ROOT / "requirements.txt")],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_every_copy_of_the_course_url_agrees_with_pyproject():
+    copies = repo_url.copies()
+    assert len(copies) >= 1 + 2 * len(NOTEBOOK_PATHS) + len(NOTEBOOK_PATHS)  # + README badges
+    assert repo_url.disagreeing() == []
+    # No copy hides from the tool: every mention of the repository is one it rewrites.
+    path = REPOSITORY.removeprefix("https://github.com/")
+    mentions = sum(p.read_text().count(path) for p in repo_url.course_files())
+    assert mentions == len(copies)
+    others = [p for p in ROOT.glob("**/*") if p.is_file() and ".venv" not in p.parts
+              and ".git" not in p.parts and "fixtures" not in p.parts and "build" not in p.parts
+              and p not in repo_url.course_files() and p.suffix in {".py", ".sh", ".md", ".ipynb",
+                                                                    ".yml", ".toml", ".sbatch"}]
+    assert [p for p in others if path in p.read_text(errors="ignore")] == []
+
+
+def test_make_repo_url_rewrites_every_copy_for_a_fork(tmp_path):
+    import shutil
+
+    for file in repo_url.course_files():
+        target = tmp_path / file.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(file, target)
+    fork = "https://github.com/some-one/my.course"
+    assert repo_url.set_url(fork, tmp_path) == len(repo_url.course_files())
+    assert {url for _, url in repo_url.copies(tmp_path)} == {fork}
+    assert len(repo_url.copies(tmp_path)) == len(repo_url.copies())
+    for file in repo_url.course_files(tmp_path):
+        assert REPOSITORY not in file.read_text()
+        if file.suffix == ".ipynb":
+            json.loads(file.read_text())  # still a notebook
+    assert "repo-url:" in MAKEFILE and "tools/repo_url.py --set" in MAKEFILE
+
+
+def test_make_repo_url_refuses_what_colab_cannot_open(tmp_path):
+    with pytest.raises(SystemExit, match="expected a GitHub repository URL"):
+        repo_url.set_url("https://gitlab.com/me/course", tmp_path)

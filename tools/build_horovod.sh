@@ -1,42 +1,80 @@
 #!/usr/bin/env bash
 # Build Horovod 0.28.1 (TensorFlow + Gloo, optionally NCCL) from its pinned, checksummed
-# source distribution, patched for TensorFlow >= 2.19, and install it into a venv.
+# source distribution, patched for TensorFlow >= 2.19, and install it for one Python.
 #
-# The built wheel is cached outside the venv (HOROVOD_WHEEL_CACHE, default
+# TARGET is a venv or conda prefix (its bin/python is used) or a Python interpreter, such as
+# Colab's system `python3`, whose packages live in the system site-packages and whose scripts
+# (horovodrun, cmake) in /usr/local/bin. Relative paths are fine: they are made absolute first,
+# because pip builds Horovod in another folder.
+#
+# The built wheel is cached outside the target (HOROVOD_WHEEL_CACHE, default
 # ~/.cache/dl-course/wheels), keyed by Python and TensorFlow version, so a new venv or a second
 # `make setup` reinstalls it in seconds instead of compiling for minutes.
 #
-# Usage: tools/build_horovod.sh VENV_DIR        Environment: HOROVOD_GPU (empty or NCCL)
+# Usage: tools/build_horovod.sh TARGET        Environment: HOROVOD_GPU (empty or NCCL)
 set -euo pipefail
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 
-venv=${1:?usage: tools/build_horovod.sh VENV_DIR}
+target=${1:?usage: tools/build_horovod.sh VENV_DIR|PYTHON}
 here=$(cd "$(dirname "$0")" && pwd)
 version=0.28.1
 sdist_sha256=92a43f5a94c43907a56805bad15f19700c62ffc83b7ca483f9e104e229f67ef0
 patch_file=$here/patches/horovod-$version-no-xla-ops.patch
 gpu=${HOROVOD_GPU:-}
-py=$venv/bin/python
+
+if [ -d "$target" ]; then
+    py=$(cd "$target" && pwd)/bin/python
+elif [ -x "$target" ] || command -v "$target" >/dev/null; then
+    py=$(command -v "$target")
+    py=$(cd "$(dirname "$py")" && pwd)/$(basename "$py")
+else
+    echo "horovod: expected a venv folder or a Python interpreter, got '$target'" >&2
+    exit 2
+fi
+[ -x "$py" ] || { echo "horovod: no Python at $py (is '$target' a venv?)" >&2; exit 2; }
+# Where pip puts this Python's commands (horovodrun, and cmake from requirements.txt).
+bin=$("$py" -c "import sysconfig; print(sysconfig.get_path('scripts'))")
 
 # True when `horovodrun --check-build` lists TensorFlow and Gloo. The output is captured first:
 # piping it into `grep -q` lets grep exit early, and horovodrun then dies of a broken pipe.
 built_with_tf_and_gloo() {
     local report
-    report=$("$venv/bin/horovodrun" --check-build 2>/dev/null) || return 1
+    report=$("$bin/horovodrun" --check-build 2>/dev/null) || return 1
     grep -q "\[X\] TensorFlow" <<<"$report" && grep -q "\[X\] Gloo" <<<"$report"
 }
 
 # Already installed with the frameworks we need? Then there is nothing to do.
-if [ -x "$venv/bin/horovodrun" ] && built_with_tf_and_gloo; then
-    echo "horovod: $version already installed in $venv"
+if [ -x "$bin/horovodrun" ] && built_with_tf_and_gloo; then
+    echo "horovod: $version already installed for $py"
     exit 0
+fi
+
+# Horovod's build tools and runtime dependencies, at the pins of requirements.txt, for those this
+# Python lacks (a venv from `make setup` has them all; Colab's or conda's Python may not).
+missing=$("$py" - "$here/../requirements.txt" <<'EOF'
+import importlib.metadata as m, re, sys
+needed = {"cmake", "setuptools", "wheel", "cffi", "cloudpickle", "psutil", "pyyaml", "packaging"}
+for line in open(sys.argv[1]):
+    pin = line.split("#")[0].strip()
+    name = re.split(r"[=<>]", pin)[0].lower()
+    if name in needed:
+        try:
+            m.version(name)
+        except m.PackageNotFoundError:
+            print(pin)
+EOF
+)
+if [ -n "$missing" ]; then
+    echo "horovod: installing the build tools it needs:" $missing
+    # shellcheck disable=SC2086  # one pin per word
+    "$py" -m pip install --quiet --disable-pip-version-check $missing
 fi
 
 tf_version=$("$py" -c "import importlib.metadata as m, sys
 for name in ('tensorflow-cpu', 'tensorflow'):
     try: print(m.version(name)); sys.exit()
     except m.PackageNotFoundError: pass
-sys.exit('horovod: TensorFlow is not installed in the venv; install it first')")
+sys.exit(f'horovod: TensorFlow is not installed for {sys.executable}; install it first')")
 py_tag=$("$py" -c "import sys; print(f'cp{sys.version_info.major}{sys.version_info.minor}')")
 cache=${HOROVOD_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dl-course/wheels}/horovod-$version-tf$tf_version-$py_tag${gpu:+-$gpu}
 wheel=$(ls "$cache"/horovod-*.whl 2>/dev/null | head -n 1 || true)
@@ -61,8 +99,9 @@ if [ -z "$wheel" ]; then
     patch --quiet -p1 -d "$work/horovod-$version" < "$patch_file"
     echo "horovod: compiling (TensorFlow $tf_version, Gloo${gpu:+, $gpu}); about 3-4 minutes on 2 cores"
     start=$SECONDS
-    # The venv's cmake (from PyPI) comes first on PATH; Gloo's old CMakeLists needs the policy floor.
-    env PATH="$venv/bin:$PATH" \
+    # This Python's cmake (from PyPI) comes first on PATH, as an absolute path: pip runs the
+    # build in another folder. Gloo's old CMakeLists needs the policy floor.
+    env PATH="$bin:$PATH" \
         CMAKE_POLICY_VERSION_MINIMUM=3.5 \
         HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 \
         HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
@@ -83,7 +122,7 @@ fi
 
 "$py" -m pip install --quiet --no-deps --force-reinstall "$wheel"
 built_with_tf_and_gloo || {
-    "$venv/bin/horovodrun" --check-build >&2 || true
+    "$bin/horovodrun" --check-build >&2 || true
     echo "horovod: installed, but horovodrun --check-build does not list TensorFlow and Gloo" >&2
     exit 1
 }

@@ -12,11 +12,15 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3}
 tf_package=${TF_PACKAGE:-tensorflow-cpu==2.21.0}
 
-command -v "$python" >/dev/null || { echo "setup: '$python' not found; install Python 3.11 or 3.12" >&2; exit 1; }
-"$python" - <<'EOF' || exit 1
-import sys
-if sys.version_info[:2] not in {(3, 11), (3, 12)}:
-    sys.exit(f"setup: Python 3.11 or 3.12 expected, found {sys.version.split()[0]}")
+command -v "$python" >/dev/null || { echo "setup: '$python' not found; install Python 3" >&2; exit 1; }
+# The supported Pythons are stated once, as classifiers in pyproject.toml.
+"$python" - "$here/pyproject.toml" <<'EOF' || exit 1
+import re, sys
+supported = re.findall(r'"Programming Language :: Python :: (3\.\d+)"', open(sys.argv[1]).read())
+found = f"{sys.version_info.major}.{sys.version_info.minor}"
+if found not in supported:
+    sys.exit(f"setup: Python {' or '.join(supported)} expected, found {sys.version.split()[0]}; "
+             "choose another with `make setup PYTHON=python3.12`")
 EOF
 
 start=$SECONDS

@@ -1,21 +1,66 @@
-"""Notebook set-up (seed, plotting defaults, versions) and metric recording for the runner."""
+"""Notebook set-up (seed, plotting defaults, versions), the course's files, metric recording."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
 import re
+import subprocess
 import sys
+from importlib import metadata
 from numbers import Real
+from pathlib import Path
 
 METRIC_MIME = "application/vnd.dl-course.metric+json"
-MIN_PYTHON = (3, 10)
+DISTRIBUTION = "dl-course-utils"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def in_colab() -> bool:
     return "google.colab" in sys.modules
+
+
+def course_folder() -> Path:
+    """The course's `notebooks/` folder, with the scripts and SLURM files some chapters launch.
+
+    Found next to the notebook (JupyterLab, `make run`), next to `utils` (an editable install),
+    or else cloned once into ~/.cache/dl-course: from the git URL and commit pip installed
+    `utils` from (Colab's setup cell), so the files always match the installed helpers.
+    """
+    for folder in (Path.cwd(), Path(__file__).resolve().parent.parent / "notebooks"):
+        if (folder / "scripts").is_dir() and (folder / "slurm").is_dir():
+            return folder.resolve()
+    url, commit = installed_from()
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dl-course"
+    clone = cache / f"source-{commit[:12] if commit else 'latest'}"
+    if not (clone / "notebooks" / "scripts").is_dir():  # cloned already: a re-run reuses it
+        partial = clone.with_name(clone.name + ".partial")
+        subprocess.run(["rm", "-rf", str(partial)], check=True)
+        subprocess.run(["git", "clone", "--quiet", url, str(partial)], check=True)
+        if commit:
+            subprocess.run(["git", "-C", str(partial), "checkout", "--quiet", commit], check=True)
+        partial.rename(clone)
+    return clone / "notebooks"
+
+
+def installed_from() -> tuple[str, str | None]:
+    """(git URL, commit) that pip installed the course helpers from; the repository's URL and
+    None when pip recorded no git source (a wheel from an index)."""
+    try:
+        distribution = metadata.distribution(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        raise RuntimeError(f"the course helpers are not installed ({DISTRIBUTION}); run the "
+                           "setup cell, or `make setup` in a clone of the course") from None
+    direct = json.loads(distribution.read_text("direct_url.json") or "{}")  # PEP 610
+    if direct.get("vcs_info", {}).get("vcs") == "git":
+        return direct["url"], direct["vcs_info"].get("commit_id")
+    for entry in distribution.metadata.get_all("Project-URL") or []:
+        label, _, url = entry.partition(",")
+        if label.strip() == "Repository":
+            return url.strip(), None
+    raise RuntimeError(f"{DISTRIBUTION} records no repository URL to fetch the course files from")
 
 
 def setup_notebook(seed: int = 42, *, keras: bool = True) -> None:
@@ -25,11 +70,6 @@ def setup_notebook(seed: int = 42, *, keras: bool = True) -> None:
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    if sys.version_info[:2] < MIN_PYTHON:
-        raise RuntimeError(
-            f"this course needs Python >= {'.'.join(map(str, MIN_PYTHON))}, "
-            f"found {sys.version.split()[0]}; run `make setup` and use the .venv kernel"
-        )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import matplotlib
     import matplotlib.pyplot as plt

@@ -293,9 +293,13 @@ def frontend_present() -> bool:
         from IPython import get_ipython
     except ImportError:
         return False
-    shell = get_ipython()
-    if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
-        return False  # plain Python or a terminal IPython: no widgets
+    try:
+        from ipykernel.zmqshell import ZMQInteractiveShell
+    except ImportError:
+        return False
+    # A kernel's shell (Colab's is a subclass named `Shell`); not plain Python or terminal IPython.
+    if not isinstance(get_ipython(), ZMQInteractiveShell):
+        return False
     if "google.colab" in sys.modules:
         return True
     # jupyter_server (JupyterLab, Notebook 7) and VS Code set these for kernels they start;
