@@ -76,6 +76,7 @@ def colab(tmp_path_factory):
     env.pop("VIRTUAL_ENV", None)
     run([sys._base_executable, "-m", "venv", "colab-venv"], cwd=root, env=env)
     pip = ["colab-venv/bin/python", "-m", "pip", "install", "--quiet"]
+    run([*pip, "--upgrade", "pip>=24"], cwd=root, env=env)  # Colab's pip is recent too
     run([*pip, *COLAB_PINS], cwd=root, env=env)
     requirement = setup_cell_requirement().replace(
         re.search(r"git\+(\S+)", setup_cell_requirement()).group(1), ROOT.as_uri())

@@ -207,3 +207,22 @@ def test_make_repo_url_rewrites_every_copy_for_a_fork(tmp_path):
 def test_make_repo_url_refuses_what_colab_cannot_open(tmp_path):
     with pytest.raises(SystemExit, match="expected a GitHub repository URL"):
         repo_url.set_url("https://gitlab.com/me/course", tmp_path)
+
+
+def test_the_wheel_ships_every_utils_module(tmp_path):
+    """What Colab's `pip install git+URL` installs: a built wheel, not the editable checkout."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    source_copy = tmp_path / "src"  # setuptools builds in the source folder: keep ROOT clean
+    shutil.copytree(ROOT, source_copy, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "*.egg-info", "__pycache__", "notebooks", "tests"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", str(source_copy), "-w", str(tmp_path)],
+                   check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("dl_course_utils-*.whl")
+    shipped = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
+    source = {p.relative_to(ROOT).as_posix() for p in (ROOT / "utils").rglob("*.py")}
+    assert shipped == source
