@@ -5,7 +5,8 @@ Colab's runtime as published in googlecolab/backend-info (2026-08): Python 3.13,
 IPython 7.34. A second venv gets those versions on this machine's Python (3.11 here: TensorFlow
 2.20 and these pins install on it); the helpers are installed the way the setup cell does it
 (pip from a git URL, here of this checkout, at its HEAD commit: commit before running this
-locally), and every notebook runs alone from an empty working folder, as Colab opens one.
+locally), and every committed notebook runs alone from an empty working folder, as Colab
+opens one from GitHub.
 Chapters 05 and 06 run at a reduced size (their parameters cell); every cell runs and every
 assertion in it must hold.
 
@@ -123,8 +124,11 @@ def test_each_notebook_runs_alone_from_an_empty_folder_on_colabs_stack(colab, no
     for name in ["HOME", "XDG_CACHE_HOME", "COURSE_DATA_DIR", "TF_CPP_MIN_LOG_LEVEL"]:
         monkeypatch.setenv(name, colab["env"][name])
     monkeypatch.setenv("JUPYTER_PATH", str(colab["root"] / "jupyter" / "share" / "jupyter"))
+    # The notebook as GitHub serves it to Colab: the committed one, like the installed helpers.
+    opened = colab["root"] / notebook.name
+    opened.write_text(run(["git", "-C", str(ROOT), "show", f"HEAD:notebooks/{notebook.name}"]))
     output = colab["root"] / f"{notebook.stem}.executed.ipynb"
-    papermill.execute_notebook(str(notebook), str(output), cwd=str(empty), kernel_name=KERNEL,
+    papermill.execute_notebook(str(opened), str(output), cwd=str(empty), kernel_name=KERNEL,
                                parameters=QUICK.get(notebook.stem, {}), progress_bar=False)
     executed = json.loads(output.read_text())
     setup = next(c for c in executed["cells"] if "utils.setup_notebook(" in "".join(c["source"]))
