@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from utils.data import default_data_dir
@@ -130,9 +131,9 @@ def test_each_notebook_runs_alone_from_an_empty_folder_on_colabs_stack(colab, no
     output = colab["root"] / f"{notebook.stem}.executed.ipynb"
     papermill.execute_notebook(str(opened), str(output), cwd=str(empty), kernel_name=KERNEL,
                                parameters=QUICK.get(notebook.stem, {}), progress_bar=False)
-    executed = json.loads(output.read_text())
-    setup = next(c for c in executed["cells"] if "utils.setup_notebook(" in "".join(c["source"]))
-    printed = "".join(o.get("text", "") for o in setup["outputs"])
+    executed = nbformat.read(output, as_version=4)
+    setup = next(c for c in executed.cells if "utils.setup_notebook(" in c.source)
+    printed = "".join(o.get("text", "") for o in setup.outputs)
     assert "numpy 2.1.3" in printed and "matplotlib 3.10.0" in printed, printed
     if "tensorflow" in printed:
         assert "tensorflow 2.20.0" in printed and "keras 3.13.2" in printed, printed
