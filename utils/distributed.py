@@ -1,21 +1,18 @@
-"""Horovod's Keras recipe on Keras 3: optimizer wrapper, callbacks, rank helpers, a launcher.
+"""The course's side of multi-process training: cores, threads, GPU pinning, shards, a launcher.
 
-Horovod's own `horovod.tensorflow.keras` was written for Keras 2 and does not work with Keras 3
-(it hooks optimizer methods Keras 3 never calls), and `hvd.DistributedGradientTape` fails on
-Keras 3 variables. This module rebuilds the same recipe, under Horovod's names, from the parts
-of `horovod.tensorflow` that do work: `grouped_allreduce` on plain gradient tensors and
-`broadcast_variables` on the TensorFlow variables under the Keras ones.
+Horovod's own API (init, rank, DistributedOptimizer, the callbacks) is in `utils.horovod_keras`,
+a drop-in for `horovod.tensorflow.keras` on Keras 3. This module holds what Horovod leaves to
+the user, and the launcher the course and its tests use:
 
-    import horovod.tensorflow as hvd
-    from utils import distributed as hvd_keras
+    import utils.horovod_keras as hvd                  # Horovod's API
+    from utils import distributed                       # the course's helpers
 
     hvd.init()
-    hvd_keras.set_threads(hvd_keras.threads_per_rank())   # before TensorFlow does any work
-    hvd_keras.pin_gpu()                                  # one GPU per process; no-op on CPU
-    optimizer = hvd_keras.DistributedOptimizer(keras.optimizers.SGD(0.01 * hvd.size()))
-    model.compile(optimizer=optimizer, loss=..., jit_compile=False)
-    model.fit(x_shard, y_shard, callbacks=[hvd_keras.BroadcastGlobalVariablesCallback(0),
-                                           hvd_keras.MetricAverageCallback()])
+    distributed.set_threads(distributed.threads_per_rank())  # before TensorFlow does any work
+    distributed.pin_gpu()                                     # one GPU per process; no-op on CPU
+    x_rank, y_rank = distributed.shard(x, y)                  # this rank's share of the data
+
+    job = distributed.horovodrun([sys.executable, "train.py"], np=2, timeout=600)
 
 Importing this module is cheap and needs neither Horovod nor TensorFlow: both are imported on
 first use, so notebooks (and Colab, where Horovod is absent) can import it freely.
@@ -23,7 +20,6 @@ first use, so notebooks (and Colab, where Horovod is absent) can import it freel
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import os
 import re
@@ -37,9 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-_CALLBACKS = ("BroadcastGlobalVariablesCallback", "MetricAverageCallback",
-              "LearningRateWarmupCallback")
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,7 +205,9 @@ def warmup_learning_rate(epoch: float, initial_lr: float, size: int,
 
     `initial_lr` is the already scaled rate (one-rank rate × size). Training starts at
     `initial_lr / size`, the one-rank rate, and climbs linearly to `initial_lr` at
-    `warmup_epochs`; after that it stays at `initial_lr`. Same formula as Horovod's callback.
+    `warmup_epochs`; after that it stays at `initial_lr`. Horovod's LearningRateWarmupCallback
+    (`utils.horovod_keras.callbacks`) uses this formula, evaluated at the end of each batch:
+    epoch + (batch + 1) / steps_per_epoch.
     """
     size = _positive_int(size, "size")
     if not initial_lr > 0:
@@ -222,216 +217,6 @@ def warmup_learning_rate(epoch: float, initial_lr: float, size: int,
     if warmup_epochs == 0 or epoch >= warmup_epochs:
         return float(initial_lr)
     return float(initial_lr / size * (1 + epoch * (size - 1) / warmup_epochs))
-
-
-# --------------------------------------------------------------------------------------------
-# DistributedOptimizer: average the gradients across ranks before applying them
-# --------------------------------------------------------------------------------------------
-def _refuse_xla() -> None:
-    """Horovod's collective ops cannot live inside an XLA cluster; say so at trace time."""
-    import tensorflow as tf
-
-    try:
-        from tensorflow.python.ops import control_flow_util
-    except ImportError:  # private module moved: skip the friendly check
-        return
-    if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
-        raise RuntimeError(
-            "DistributedOptimizer cannot average gradients inside an XLA-compiled step: "
-            "compile the model with jit_compile=False (Keras turns XLA on by default when a "
-            "GPU is present)"
-        )
-
-
-def _average_gradients(grads: Sequence[Any]) -> list[Any]:
-    """Average a list of gradients over all ranks with one grouped allreduce (None kept)."""
-    hvd = _hvd()
-    grads = list(grads)
-    if hvd.size() == 1:
-        return grads
-    _refuse_xla()
-    present = [i for i, g in enumerate(grads) if g is not None]
-    averaged = hvd.grouped_allreduce([grads[i] for i in present], op=hvd.Average)
-    for i, g in zip(present, averaged, strict=True):
-        grads[i] = g
-    return grads
-
-
-@functools.cache
-def _distributed_class(base: type) -> type:
-    def apply(self, grads, trainable_variables=None):
-        return base.apply(self, _average_gradients(grads), trainable_variables)
-
-    name = f"Distributed{base.__name__}"
-    return type(name, (base,), {
-        "apply": apply, "_horovod_distributed": True, "__module__": __name__,
-        "__qualname__": name,
-        "__doc__": f"{base.__name__} whose gradients are averaged over all Horovod ranks.",
-    })
-
-
-def DistributedOptimizer(optimizer: Any) -> Any:  # noqa: N802 (Horovod's name)
-    """A copy of a Keras 3 optimizer that averages gradients over all ranks before each update.
-
-    Every rank computes gradients on its own batch; one grouped allreduce (ring-allreduce, so
-    each rank sends about 2(N-1)/N times the gradient size) replaces them by their mean, then
-    the usual update runs, identically on every rank. `model.fit` and custom loops that call
-    `optimizer.apply` / `apply_gradients` both go through it. With one rank it adds nothing.
-
-    Pass an optimizer that has not trained yet (it is rebuilt from its config), or a name like
-    "sgd". Compile the model with `jit_compile=False`: Horovod's ops cannot run inside XLA.
-    """
-    import keras
-
-    if isinstance(optimizer, str | dict):
-        optimizer = keras.optimizers.get(optimizer)
-    if not isinstance(optimizer, keras.optimizers.Optimizer):
-        raise TypeError(f"expected a Keras 3 optimizer (e.g. keras.optimizers.SGD(0.01)) or its "
-                        f"name, got {type(optimizer).__name__}")
-    if getattr(optimizer, "_horovod_distributed", False):
-        raise ValueError("this optimizer is already a DistributedOptimizer; wrap it only once")
-    if optimizer.built:
-        raise ValueError("wrap the optimizer before it trains (its state would be lost): "
-                         "DistributedOptimizer(keras.optimizers.SGD(...)), then compile")
-    return _distributed_class(type(optimizer)).from_config(optimizer.get_config())
-
-
-# --------------------------------------------------------------------------------------------
-# Callbacks (classes built on first use, so importing this module does not import Keras)
-# --------------------------------------------------------------------------------------------
-def broadcast_model_and_optimizer(model: Any, optimizer: Any, root_rank: int = 0) -> None:
-    """Copy rank `root_rank`'s weights and optimizer state to every other rank.
-
-    Keras 3 variables are not `tf.Variable`s, so Horovod cannot assign them; their `.value`
-    is the TensorFlow variable underneath, which it can.
-    """
-    hvd = _hvd()
-    if hvd.size() == 1:
-        return
-    if optimizer is not None and not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    variables = [w.value for w in model.weights]
-    if optimizer is not None:
-        variables += [v.value for v in optimizer.variables]
-    hvd.broadcast_variables(variables, root_rank=root_rank)
-
-
-@functools.cache
-def _callback_classes() -> dict[str, type]:
-    import keras
-
-    class BroadcastGlobalVariablesCallback(keras.callbacks.Callback):
-        """Start every rank from rank `root_rank`'s model and optimizer state, once.
-
-        Horovod's Keras 2 callback waited until the end of the first batch because Keras 2
-        created the optimizer's slots lazily. Here the optimizer is built up front, so the
-        broadcast happens before the first step whenever the model is built (the usual case
-        with `keras.Input`); for a model built by its first call, right after the first batch.
-        """
-
-        def __init__(self, root_rank: int = 0):
-            super().__init__()
-            if isinstance(root_rank, bool) or not isinstance(root_rank, int) or root_rank < 0:
-                raise ValueError(f"root_rank must be a non-negative int, got {root_rank!r}")
-            self.root_rank = root_rank
-            self.broadcast_done = False
-
-        def _broadcast_if_ready(self) -> None:
-            if self.broadcast_done or not self.model.built:
-                return
-            size = _hvd().size()
-            if not self.root_rank < size:
-                raise ValueError(f"root_rank {self.root_rank} does not exist: the job has "
-                                 f"{size} rank(s)")
-            broadcast_model_and_optimizer(self.model, self.model.optimizer, self.root_rank)
-            self.broadcast_done = True
-
-        def on_train_begin(self, logs=None):
-            self._broadcast_if_ready()
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self._broadcast_if_ready()
-
-    class MetricAverageCallback(keras.callbacks.Callback):
-        """Replace each epoch's logs (loss, metrics) by their average over the ranks.
-
-        Every rank only sees its own shard, so its loss and accuracy describe that shard. Put
-        this callback before the ones that read the logs (checkpoints, early stopping, CSV).
-        """
-
-        def on_epoch_end(self, epoch, logs=None):
-            hvd = _hvd()
-            if not logs or hvd.size() == 1:
-                return
-            import tensorflow as tf
-
-            keys = sorted(logs)
-            values = tf.constant([float(logs[k]) for k in keys], dtype=tf.float64)
-            averaged = hvd.allreduce(values, op=hvd.Average, name="MetricAverageCallback")
-            for key, value in zip(keys, averaged.numpy().tolist(), strict=True):
-                logs[key] = value
-
-    class LearningRateWarmupCallback(keras.callbacks.Callback):
-        """Ramp the learning rate from `initial_lr / size` to `initial_lr` over the first epochs.
-
-        `initial_lr` is the scaled rate (one-rank rate × `hvd.size()`). Large effective batches
-        with a large rate can diverge in the first steps; the warm-up starts from the one-rank
-        rate and climbs linearly, batch by batch (Goyal et al., 2017).
-        """
-
-        def __init__(self, initial_lr: float, warmup_epochs: float = 5,
-                     steps_per_epoch: int | None = None, verbose: int = 0):
-            super().__init__()
-            warmup_learning_rate(0.0, initial_lr, 1, warmup_epochs)  # validates both
-            if steps_per_epoch is not None:
-                _positive_int(steps_per_epoch, "steps_per_epoch")
-            self.initial_lr = float(initial_lr)
-            self.warmup_epochs = warmup_epochs
-            self.steps_per_epoch = steps_per_epoch
-            self.verbose = verbose
-            self._epoch = 0
-            self._finished = False
-
-        def on_train_begin(self, logs=None):
-            import keras as keras_module
-
-            if isinstance(self.model.optimizer._learning_rate,
-                          keras_module.optimizers.schedules.LearningRateSchedule):
-                raise TypeError("LearningRateWarmupCallback sets the learning rate itself; "
-                                "give the optimizer a number, not a schedule")
-            if self.steps_per_epoch is None:
-                self.steps_per_epoch = self.params.get("steps")
-            if not self.steps_per_epoch:
-                raise ValueError("steps per epoch unknown: pass steps_per_epoch= to "
-                                 "LearningRateWarmupCallback")
-            self._finished = False
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._epoch = epoch
-
-        def on_train_batch_begin(self, batch, logs=None):
-            if self._finished:
-                return
-            epoch = self._epoch + batch / self.steps_per_epoch
-            lr = warmup_learning_rate(epoch, self.initial_lr, _hvd().size(), self.warmup_epochs)
-            self.model.optimizer.learning_rate = lr
-            if epoch >= self.warmup_epochs:
-                self._finished = True
-                if self.verbose:
-                    rank0_print(f"Epoch {self._epoch + 1}: warm-up done, learning rate {lr:.4g}")
-
-    classes = {"BroadcastGlobalVariablesCallback": BroadcastGlobalVariablesCallback,
-               "MetricAverageCallback": MetricAverageCallback,
-               "LearningRateWarmupCallback": LearningRateWarmupCallback}
-    for name, cls in classes.items():
-        cls.__module__, cls.__qualname__ = __name__, name
-    return classes
-
-
-def __getattr__(name: str) -> Any:
-    if name in _CALLBACKS:
-        return _callback_classes()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -514,15 +299,15 @@ def _kill_job(process: subprocess.Popen) -> None:
     """SIGKILL horovodrun and everything it started.
 
     horovodrun runs each rank under a helper in a session of its own, so killing the process
-    group is not enough: the descendants are collected (with psutil, when present) and killed.
+    group is not enough: the descendants are collected first (psutil), then all are killed.
     """
+    import psutil
+
     descendants = []
     if process.poll() is None:
         try:
-            import psutil
-
             descendants = psutil.Process(process.pid).children(recursive=True)
-        except Exception:  # psutil missing, or the job just ended
+        except psutil.Error:  # the job just ended
             descendants = []
     try:
         os.killpg(process.pid, signal.SIGKILL)
@@ -531,7 +316,7 @@ def _kill_job(process: subprocess.Popen) -> None:
     for child in descendants:
         try:
             child.kill()
-        except Exception:  # already gone
+        except psutil.Error:  # already gone
             pass
 
 

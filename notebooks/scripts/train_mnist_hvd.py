@@ -3,8 +3,11 @@
     horovodrun -np 2 -H localhost:2 python train_mnist_hvd.py --epochs 2 --out run.json
 
 Two styles, the same mathematics:
-  --loop fit     model.fit with utils.distributed (Horovod's Keras recipe, rebuilt for Keras 3)
+  --loop fit     model.fit with Horovod's Keras API: `import utils.horovod_keras as hvd`, the
+                 course's drop-in for `horovod.tensorflow.keras` (which does not run on Keras 3)
   --loop custom  a hand-written training step where every collective operation is visible
+
+`hvd.*` below is Horovod's API; `distributed.*` (threads, GPU pinning, shards) is the course's.
 
 Rank 0 writes the results (throughput, time per epoch, test accuracy) as JSON to --out.
 """
@@ -46,6 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--train-samples: MNIST has {MNIST_TRAIN_SIZE} training images")
     if args.base_lr <= 0 or args.warmup_epochs < 0 or args.threads < 0:
         parser.error("--base-lr must be positive; --warmup-epochs and --threads not negative")
+    if args.warmup_epochs != int(args.warmup_epochs):
+        parser.error("--warmup-epochs must be a whole number of epochs (Horovod's warm-up "
+                     "callback ramps epoch by epoch)")
     return args
 
 
@@ -65,11 +71,11 @@ def weights_digest(model) -> str:
     return digest.hexdigest()
 
 
-def train_with_fit(model, x, y, args, lr, hvd, hvd_keras):
-    """model.fit, with Horovod's Keras recipe from utils.distributed."""
+def train_with_fit(model, x, y, args, lr, hvd):
+    """model.fit with Horovod's Keras API (`hvd` is utils.horovod_keras, Horovod's names)."""
     import keras
 
-    optimizer = hvd_keras.DistributedOptimizer(keras.optimizers.SGD(lr, momentum=0.9))
+    optimizer = hvd.DistributedOptimizer(keras.optimizers.SGD(lr, momentum=0.9))
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=False)  # Horovod's ops cannot run in XLA
     epoch_seconds = []
@@ -82,20 +88,26 @@ def train_with_fit(model, x, y, args, lr, hvd, hvd_keras):
             epoch_seconds.append(time.perf_counter() - self.start)
 
     callbacks = [
-        hvd_keras.BroadcastGlobalVariablesCallback(root_rank=0),  # same start on every rank
-        hvd_keras.MetricAverageCallback(),  # logs = average over ranks, not rank 0's shard
-        hvd_keras.LearningRateWarmupCallback(initial_lr=lr, warmup_epochs=args.warmup_epochs),
-        EpochTimer(),
+        hvd.callbacks.BroadcastGlobalVariablesCallback(root_rank=0),  # same start on every rank
+        hvd.callbacks.MetricAverageCallback(),  # logs = average over ranks, not rank 0's shard
     ]
+    if args.warmup_epochs:  # lr / size -> lr, batch by batch; momentum rescaled to match
+        callbacks.append(hvd.callbacks.LearningRateWarmupCallback(
+            initial_lr=lr, warmup_epochs=int(args.warmup_epochs), momentum_correction=True,
+            verbose=1))
+    callbacks.append(EpochTimer())
     history = model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, shuffle=True,
                         callbacks=callbacks, verbose=2 if hvd.rank() == 0 else 0)
     return epoch_seconds, history.history["loss"][-1]
 
 
-def train_with_custom_loop(model, x, y, args, lr, hvd, hvd_keras):
-    """The same training, written out: gradient, allreduce, update."""
+def train_with_custom_loop(model, x, y, args, lr, hvd):
+    """The same training, written out: gradient, allreduce, update (horovod.tensorflow's ops)."""
+    import horovod.tensorflow as hvd_tf  # the collective operations themselves
     import keras
     import tensorflow as tf
+
+    from utils import distributed
 
     optimizer = keras.optimizers.SGD(lr, momentum=0.9)
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
@@ -107,15 +119,15 @@ def train_with_custom_loop(model, x, y, args, lr, hvd, hvd_keras):
 
     # Start from rank 0's state: weights and optimizer slots (built now, so they exist).
     optimizer.build(model.trainable_variables)
-    hvd.broadcast_variables([w.value for w in model.weights], root_rank=0)
-    hvd.broadcast_variables([v.value for v in optimizer.variables], root_rank=0)
+    hvd_tf.broadcast_variables([w.value for w in model.weights], root_rank=0)
+    hvd_tf.broadcast_variables([v.value for v in optimizer.variables], root_rank=0)
 
     @tf.function
     def train_step(images, labels):
         with tf.GradientTape() as tape:
             loss = loss_fn(labels, model(images, training=True))
         grads = tape.gradient(loss, model.trainable_variables)  # from this rank's batch
-        grads = hvd.grouped_allreduce(grads, op=hvd.Average)  # mean over all ranks' batches
+        grads = hvd_tf.grouped_allreduce(grads, op=hvd_tf.Average)  # mean over all ranks' batches
         optimizer.apply(grads, model.trainable_variables)  # identical update everywhere
         return loss
 
@@ -124,28 +136,28 @@ def train_with_custom_loop(model, x, y, args, lr, hvd, hvd_keras):
         start, loss_sum = time.perf_counter(), tf.constant(0.0)
         for step, (images, labels) in enumerate(dataset):
             if step == 0 or epoch < args.warmup_epochs:  # linear warm-up, batch by batch
-                optimizer.learning_rate = hvd_keras.warmup_learning_rate(
+                optimizer.learning_rate = distributed.warmup_learning_rate(
                     epoch + step / steps_per_epoch, lr, hvd.size(), args.warmup_epochs)
             loss_sum += train_step(images, labels)  # a tensor: no wait for the step to finish
         epoch_seconds.append(time.perf_counter() - start)
-        mean_loss = float(hvd.allreduce(loss_sum / steps_per_epoch, op=hvd.Average))
-        hvd_keras.rank0_print(f"Epoch {epoch + 1}/{args.epochs} - {epoch_seconds[-1]:.1f}s - "
-                              f"loss: {mean_loss:.4f}")
+        mean_loss = float(hvd_tf.allreduce(loss_sum / steps_per_epoch, op=hvd_tf.Average))
+        distributed.rank0_print(f"Epoch {epoch + 1}/{args.epochs} - {epoch_seconds[-1]:.1f}s - "
+                                f"loss: {mean_loss:.4f}")
     return epoch_seconds, mean_loss
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import horovod.tensorflow as hvd
     from mnist_cnn import build_cnn, load_data  # also makes `utils` importable from a checkout
 
-    from utils import distributed as hvd_keras
+    import utils.horovod_keras as hvd  # Horovod's Keras API (drop-in for horovod.tensorflow.keras)
+    from utils import distributed  # the course's helpers: threads, GPU pinning, data shards
 
     # 1. One process per device: start Horovod, size the thread pools, pin a GPU.
     hvd.init()
-    threads = args.threads or hvd_keras.threads_per_rank()  # cores // ranks on this node
-    hvd_keras.set_threads(threads)  # must come before TensorFlow does any work
-    gpu = hvd_keras.pin_gpu()  # GPU of this local rank; None on a CPU-only machine
+    threads = args.threads or distributed.threads_per_rank()  # cores // ranks on this node
+    distributed.set_threads(threads)  # must come before TensorFlow does any work
+    gpu = distributed.pin_gpu()  # GPU of this local rank; None on a CPU-only machine
     device = gpu or f"CPU, {threads} thread(s)"
     # Deliberately on every rank: one line each shows who is who.
     print(f"rank {hvd.rank()}/{hvd.size()} (local rank {hvd.local_rank()}/{hvd.local_size()}) "
@@ -165,17 +177,18 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     (x_train, y_train), (x_test, y_test) = load_data(args.train_samples)
-    x, y = hvd_keras.shard(x_train, y_train, rank=hvd.rank(), size=hvd.size())
+    x, y = distributed.shard(x_train, y_train, rank=hvd.rank(), size=hvd.size())
 
     # 4. Model and optimizer; linear scaling rule: N ranks take N times bigger steps.
     keras.utils.set_random_seed(args.seed + hvd.rank())  # different on purpose: broadcast fixes it
     model = build_cnn()
     lr = args.base_lr * hvd.size()
     train = train_with_fit if args.loop == "fit" else train_with_custom_loop
-    epoch_seconds, final_loss = train(model, x, y, args, lr, hvd, hvd_keras)
+    epoch_seconds, final_loss = train(model, x, y, args, lr, hvd)
 
     # 5. Every rank must now hold the very same weights: compare fingerprints.
-    digests = hvd.allgather_object(weights_digest(model))
+    digest = np.frombuffer(bytes.fromhex(weights_digest(model)), dtype=np.uint8)
+    digests = hvd.allgather(digest[np.newaxis]).numpy()  # one row per rank
     if hvd.rank() == 0:
         probabilities = model.predict(x_test, batch_size=1000, verbose=0)
         accuracy = float(np.mean(np.argmax(probabilities, axis=1) == y_test))
@@ -189,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             "epoch_seconds": epoch_seconds,
             "images_per_second": images_per_epoch * len(steady) / sum(steady),
             "final_loss": final_loss, "test_accuracy": accuracy,
-            "weights_identical": len(set(digests)) == 1,
+            "weights_identical": bool((digests == digests[0]).all()),
         }
         print(f"test accuracy {accuracy:.4f}, {result['images_per_second']:.0f} images/s, "
               f"weights identical on all ranks: {result['weights_identical']}", flush=True)

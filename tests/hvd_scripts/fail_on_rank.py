@@ -4,10 +4,10 @@ import sys
 
 import horovod.tensorflow as hvd
 
-from utils import distributed as hvd_keras
+from utils import distributed
 
 hvd.init()
-hvd_keras.set_threads(1)
+distributed.set_threads(1)
 import tensorflow as tf  # noqa: E402
 
 failing_rank = int(sys.argv[1]) if len(sys.argv) > 1 else 1
