@@ -20,7 +20,7 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup data run test lint unit notebooks-test bench outputs student grade lab \
+.PHONY: help setup data run test lint unit notebooks-test bench outputs student solved grade lab \
         docker-build docker-run repo-url clean
 
 help: ## list the targets
@@ -56,8 +56,11 @@ bench: $(STAMP) ## measure times, throughput, Horovod scaling, grading, setup (b
 outputs: $(STAMP) ## maintainers: re-run notebooks and store their outputs in notebooks/
 	$(BIN)/python -m utils.runner --update-sources $(NOTEBOOKS)
 
-student: $(STAMP) ## write student copies (solutions removed) to build/student
-	$(BIN)/python -m utils.student
+student: $(STAMP) ## write the handouts (no Solutions appendix, outputs cleared) to build/student
+	$(BIN)/python -m utils.student $(NOTEBOOKS)
+
+solved: $(STAMP) ## write the instructor's solved copies (solutions in the exercise cells) to build/solved
+	$(BIN)/python -m utils.student --solved $(NOTEBOOKS)
 
 grade: $(STAMP) ## grade a folder of submissions: make grade SUBMISSIONS=folder [TESTS=folder]
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder [TESTS=path]"; exit 2; }

@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
-from utils import grading
+from utils import exercises, grading
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SUBMISSIONS = FIXTURES / "submissions_ch01"
@@ -101,7 +102,7 @@ def test_grading_never_modifies_the_submissions(graded):
     ("partly_correct.ipynb", ["Exercise 01.2: 0/3, failed: cost_gradient_b differs",
                               "AND needs [0, 0, 0, 1]"]),
     ("exception_in_first_exercise.ipynb", [
-        "`sigmoid_prime` is not defined", "code cell 14 (exercise 01.1) raised NameError"]),
+        "`sigmoid_prime` is not defined", "code cell 15 (exercise 01.1) raised NameError"]),
     ("syntax_error.ipynb", ["(exercise 01.3) raised SyntaxError"]),
     ("infinite_loop.ipynb", ["Exercise 01.2: 0/3, failed: took longer than 5 s",
                              "(exercise 01.2) was stopped after 20 s"]),
@@ -111,7 +112,11 @@ def test_grading_never_modifies_the_submissions(graded):
     ("prints_50_mb.ipynb", ["6/6 points", "was cut at 100,000 characters"]),
     ("deleted_exercise_cell.ipynb", ["`cost_gradient_b` is not defined"]),
     ("unchanged_student_copy.ipynb", [
-        "raised NotImplementedError: Exercise 01.2 is not answered yet"]),
+        "0/6 points, status ok", "Exercise 01.2: 0/3, failed: not answered yet",
+        "`w_and` is still `...`"]),
+    ("notebook_as_shipped.ipynb", [
+        "0/6 points, status ok", "Exercise 01.1: 0/2, failed: not answered yet",
+        "still has its Solutions appendix: it was not run"]),
     ("invalid_json.ipynb", ["not graded, status unreadable", "not valid JSON"]),
     ("not_a_notebook.txt", ["not valid JSON"]),
     ("json_but_not_a_notebook.json", ["JSON but not a Jupyter notebook"]),
@@ -170,10 +175,13 @@ def last_cell_ran(answers):
 '''
 
 
-def small_notebook(path, *sources):
-    cells = [nbformat.v4.new_markdown_cell("**Exercise 99.1** A tiny exercise."),
+def small_notebook(path, *sources, chapter="99"):
+    """A notebook whose first cell after `parameters` is marked as exercise `chapter`.1."""
+    first, *others = sources
+    cells = [nbformat.v4.new_markdown_cell(f"**Exercise {chapter}.1** A tiny exercise."),
              nbformat.v4.new_code_cell("SLEEP = 60", metadata={"tags": ["parameters"]}),
-             *(nbformat.v4.new_code_cell(source) for source in sources)]
+             nbformat.v4.new_code_cell(first, metadata={"exercise": f"{chapter}.1"}),
+             *(nbformat.v4.new_code_cell(source) for source in others)]
     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
 
 
@@ -209,6 +217,46 @@ def test_limits_and_the_notebook_timeout_apply_and_private_tests_replace_the_rep
                    "99.2": "2", "99.3": "0", "total": f"{2 + isolated}", "status": "timeout"}
 
 
+RESTART_TESTS = '''
+from utils.grading import graded
+
+@graded("98.1", points=1)
+def answered(answers):
+    assert answers["answer"] == 42
+
+@graded("98.2", points=1)
+def crashes_the_kernel(answers):
+    import ctypes
+    ctypes.string_at(0)
+
+@graded("98.3", points=1)
+def after_the_crash(answers):
+    assert answers["answer"] == 42
+'''
+
+
+def test_a_kernel_that_cannot_start_again_keeps_the_verdicts_already_found(tmp_path):
+    """A grading test crashes the kernel; the submission made sure no kernel starts again."""
+    tests, folder = tmp_path / "private", tmp_path / "submissions"
+    tests.mkdir()
+    folder.mkdir()
+    (tests / "98_restart.py").write_text(RESTART_TESTS)
+    small_notebook(folder / "restart.ipynb",
+                   "answer = 42",
+                   "import os\nfrom pathlib import Path\n"
+                   "startup = Path(os.environ['IPYTHONDIR'], 'profile_default', 'startup')\n"
+                   "startup.mkdir(parents=True)\n"
+                   "(startup / '00-stop.py').write_text('import os; os._exit(3)')",
+                   chapter="98")
+
+    result, = grading.grade_folder(folder, tests, tmp_path / "out", progress=False)
+
+    assert result.chapter == "98" and result.status == "errors"
+    assert result.points() == {"98.1": 1, "98.2": 0, "98.3": 0}
+    assert any("the kernel did not start again" in problem for problem in result.problems)
+    assert not any("the grader itself failed" in problem for problem in result.problems)
+
+
 # Pieces that need no kernel.
 
 @pytest.mark.parametrize("content, reason", [
@@ -229,9 +277,10 @@ def test_files_that_are_not_notebooks_are_unreadable_with_a_reason(tmp_path, con
 
 def test_the_chapter_comes_from_the_exercise_ids_then_from_the_file_name():
     notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("**Exercise 03.1** and see Exercise 02.4"),
-        nbformat.v4.new_code_cell('check("03.2", answer)')])
-    assert grading.exercise_ids(notebook) == ["03.1", "02.4", "03.2"]
+        nbformat.v4.new_markdown_cell("**Exercise 02.4** is mentioned in prose only"),
+        nbformat.v4.new_code_cell("x = ...", metadata={"exercise": "03.1"}),
+        nbformat.v4.new_code_cell('check("03.2", answer)')])  # metadata lost: its check call
+    assert grading.exercise_ids(notebook) == ["03.1", "03.2"]
     assert grading.chapter_of(notebook, "02_whatever.ipynb") == "03"
     assert grading.chapter_of(nbformat.v4.new_notebook(), "05_cnn.ipynb") == "05"
     assert grading.chapter_of(nbformat.v4.new_notebook(), "homework.ipynb") is None
@@ -302,3 +351,143 @@ def test_the_command_line_grades_a_folder_and_reports_usage_errors(tmp_path, cap
     assert read_rows(tmp_path / "out" / "grades.csv")["essay.docx"]["status"] == "unreadable"
     assert grading.main([str(tmp_path / "missing"), "--no-progress"]) == 2
     assert "no submissions folder" in capsys.readouterr().err
+
+
+# Every chapter: the solved copy, the handout and the notebook as shipped, graded together.
+
+CHAPTERS = sorted(grading.find_chapter_tests(grading.DEFAULT_TESTS))
+SUBMITTED = {"solved": exercises.solved, "handout": exercises.handout, "shipped": lambda nb: nb}
+
+
+@pytest.fixture(scope="module")
+def course_graded(tmp_path_factory):
+    """Grade the three kinds of notebook of every chapter in one run, as `make grade` does, plus
+    a second solved copy of chapter 03 (whose grade once depended on chance)."""
+    folder, out = tmp_path_factory.mktemp("course"), tmp_path_factory.mktemp("course-grades")
+    for path in sorted((grading.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        learner = json.loads(path.read_text())
+        for kind, make in SUBMITTED.items():
+            (folder / f"{path.stem}.{kind}.ipynb").write_text(json.dumps(make(learner)))
+    (folder / "03_mnist_mlp.solved-again.ipynb").write_bytes(
+        (folder / "03_mnist_mlp.solved.ipynb").read_bytes())
+    results = grading.grade_folder(folder, out=out, progress=False)
+    return {r.submission: r for r in results}
+
+
+def test_every_chapter_has_grading_tests_for_each_of_its_exercises():
+    for path in sorted((grading.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        ids = exercises.exercise_ids(json.loads(path.read_text())["cells"])
+        assert list(grading.find_chapter_tests(grading.DEFAULT_TESTS)[path.name[:2]].exercises) \
+            == ids, path.name
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_a_solved_copy_gets_full_marks_and_status_ok(course_graded, chapter):
+    result, = [r for name, r in course_graded.items() if name.startswith(chapter)
+               and name.endswith(".solved.ipynb")]
+    assert result.status == "ok", result.problems
+    assert result.total == sum(result.maximum().values()) > 0, feedback_of(result)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+@pytest.mark.parametrize("kind", ["handout", "shipped"])
+def test_an_untouched_handout_and_the_notebook_as_shipped_get_nothing(course_graded, chapter,
+                                                                      kind):
+    result, = [r for name, r in course_graded.items() if name.startswith(chapter)
+               and name.endswith(f".{kind}.ipynb")]
+    assert result.status == "ok", result.problems
+    assert result.total == 0, feedback_of(result)
+    assert all("not answered yet" in verdict.message for verdict in result.tests)
+
+
+def test_the_same_submission_gets_the_same_grade_and_status(course_graded):
+    first, again = (course_graded[f"03_mnist_mlp.{kind}.ipynb"] for kind in ("solved",
+                                                                           "solved-again"))
+    assert (first.status, first.points()) == (again.status, again.points())
+
+
+def feedback_of(result):
+    return grading.feedback_text(result)
+
+
+# The grading tests' own feedback, for the wrong answers learners give (no kernel needed).
+
+def _grading_test(chapter, name):
+    path, = grading.DEFAULT_TESTS.glob(f"{chapter}_*.py")
+    return getattr(grading.load_module(path), name)
+
+
+def _softmax(Z):
+    e = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _staircase(step, rate=0.05, every=1000):
+    return rate * 0.1 ** (step // every)
+
+
+WRONG_ANSWERS = [
+    ("02", "log_softmax_is_right_and_finite_for_extreme_scores",
+     {"log_softmax": lambda Z: np.log(_softmax(Z))}, "give inf or nan"),
+    ("02", "log_softmax_is_right_and_finite_for_extreme_scores",
+     {"log_softmax": lambda Z: Z - Z.max(axis=0) - np.log(np.exp(Z - Z.max(axis=0)).sum(axis=0))},
+     "not down the columns"),
+    ("02", "sparse_cross_entropy_is_the_mean_over_the_batch",
+     {"sparse_cross_entropy": lambda P, y: -np.sum(np.log(P[np.arange(len(y)), y]))},
+     "that is the sum"),
+    ("02", "sparse_cross_entropy_is_the_mean_over_the_batch",
+     {"sparse_cross_entropy": lambda P, y: np.mean(np.log(P[np.arange(len(y)), y]))},
+     "the sign is wrong"),
+    ("02", "softmax_jacobian_matches_finite_differences",
+     {"softmax_jacobian": lambda z: np.diag(_softmax(np.asarray(z)[None])[0])},
+     "the diagonal alone"),
+    ("04", "largest_stable_rate_is_the_edge_of_divergence",
+     {"largest_stable_rate": lambda a: 1 / a}, "the best rate, not the largest"),
+    ("04", "updates_per_epoch_counts_the_last_smaller_batch",
+     {"updates_per_epoch": lambda n, b: n // b}, "the last, smaller batch"),
+    ("04", "schedule_divides_by_ten_in_steps_of_1000",
+     {"my_schedule": lambda step: 0.05 * 0.1 ** (step / 1000)}, "a smooth decay"),
+    ("04", "schedule_divides_by_ten_in_steps_of_1000",
+     {"my_schedule": lambda step: _staircase(min(step, 1500))}, "at every multiple of 1,000"),
+    ("05", "output_size_follows_keras_for_both_paddings",
+     {"conv_output_size": lambda n, k, s, p: n if p == "same" else (n - k) // s + 1},
+     "'same' keeps the size only with stride 1"),
+    ("05", "output_size_follows_keras_for_both_paddings",
+     {"conv_output_size": lambda n, k, s, p: (n - k) // s}, "one short"),
+    ("05", "parameters_count_every_channel_and_one_bias_per_filter",
+     {"conv2d_params": lambda k, c, f: f * k * k * c}, "the biases are missing"),
+    ("05", "average_pool_means_non_overlapping_blocks",
+     {"average_pool": lambda m, s: m[:m.shape[0] // s * s, :m.shape[1] // s * s].reshape(
+         m.shape[0] // s, s, m.shape[1] // s, s, m.shape[2]).max(axis=(1, 3))}, "max-pooling"),
+    ("05", "forward_flops_count_a_multiply_add_as_two",
+     {"conv2d_forward_flops": lambda n, k, c, f: n * n * k * k * c * f}, "counts multiply-adds"),
+    ("06", "effective_batch_and_scaled_learning_rate",
+     {"effective_batch": 128, "scaled_lr": 0.04}, "one node"),
+    ("06", "effective_batch_and_scaled_learning_rate",
+     {"effective_batch": 512, "scaled_lr": 0.01}, "changes the learning rate"),
+    ("06", "ring_allreduce_sends_twice_n_minus_one_chunks",
+     {"ring_allreduce_bytes": lambda n, w, b=4: (w - 1) / w * n * b}, "reduce-scatter"),
+    ("06", "rank_zero_lines_and_collectives",
+     {"writes_on_every_rank": {5, 8, 9, 10}, "rank0_only": {5, 8, 9, 10}}, "wait forever"),
+    ("06", "rank_zero_lines_and_collectives",
+     {"writes_on_every_rank": {8, 9, 10}, "rank0_only": {8, 9, 10}}, "an argument can"),
+]
+
+
+@pytest.mark.parametrize("chapter, name, namespace, words", WRONG_ANSWERS,
+                         ids=[f"{c}-{words}" for c, _, _, words in WRONG_ANSWERS])
+def test_grading_tests_name_the_mistakes_learners_make(chapter, name, namespace, words):
+    with pytest.raises(AssertionError) as failed:
+        _grading_test(chapter, name)(grading.Answers(namespace))
+    assert words in str(failed.value)
+
+
+@pytest.mark.parametrize("chapter, name, namespace", [
+    ("04", "updates_per_epoch_counts_the_last_smaller_batch",
+     {"updates_per_epoch": lambda n, b: -(-n // b)}),
+    ("04", "schedule_divides_by_ten_in_steps_of_1000", {"my_schedule": _staircase}),
+    ("06", "rank_zero_lines_and_collectives",
+     {"writes_on_every_rank": [10, 9, 8, 5], "rank0_only": (8, 9, 10)}),
+])
+def test_grading_tests_accept_right_answers_written_another_way(chapter, name, namespace):
+    _grading_test(chapter, name)(grading.Answers(namespace))

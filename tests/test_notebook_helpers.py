@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import utils
-from utils.checks import Hint
+from utils.checks import Hint, verdict
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, "0.9", None, True, [0.9]])
@@ -59,9 +59,9 @@ def test_check_names_the_known_exercises_for_an_unknown_one():
 
 
 def test_check_prints_a_pass_or_a_hint(capsys):
-    assert utils.check("01.3", ([1.0, 1.0], -1.5)) is True
+    assert utils.check("01.3", ([1.0, 1.0], -1.5)) is None, "no value: no stray `True` shown"
     assert "✅ Exercise 01.3: correct" in capsys.readouterr().out
-    assert utils.check("01.3", ([1.0, 1.0], -0.5)) is False
+    assert utils.check("01.3", ([1.0, 1.0], -0.5)) is None
     out = capsys.readouterr().out
     assert "❌ Exercise 01.3: not yet. Hint:" in out and "(0, 1)" in out
 
@@ -78,11 +78,11 @@ def test_chapter_01_checks_pass_right_answers_and_hint_at_wrong_ones(capsys):
         f = sigmoid(X @ w + b)
         return np.sum((f - y) * f * (1 - f))
 
-    assert utils.check("01.1", lambda z: sigmoid(z) * (1 - sigmoid(z)))
-    assert not utils.check("01.1", sigmoid)
-    assert not utils.check("01.1", "not a function")
-    assert utils.check("01.2", mean_gradient)
-    assert not utils.check("01.2", sum_gradient)
+    assert verdict("01.1", lambda z: sigmoid(z) * (1 - sigmoid(z))).passed
+    assert not verdict("01.1", sigmoid).passed
+    assert not verdict("01.1", "not a function").passed
+    assert verdict("01.2", mean_gradient).passed
+    utils.check("01.2", sum_gradient)
     assert "SUM" in capsys.readouterr().out
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from utils import exercises
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_PATHS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 REPOSITORY = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
@@ -58,16 +60,39 @@ def test_each_notebook_has_one_parameters_cell_then_the_setup_cell(notebook):
     assert "utils.setup_notebook(SEED" in setup
 
 
-def test_each_notebook_has_exercises_and_ends_with_takeaways(notebook):
+def test_each_notebook_has_marked_exercises_then_takeaways_then_a_solutions_appendix(notebook):
     path, nb = notebook
-    text = "\n".join(source(c) for c in nb["cells"])
-    chapter = path.name[:2]
-    ids = re.findall(rf"\*\*Exercise ({chapter}\.\d+)\*\*", text)
-    assert ids, f"{path.name} has no exercises"
-    for exercise_id in ids:
-        assert f'check("{exercise_id}"' in text, f"{exercise_id} has no self-check"
-    assert text.count("### BEGIN SOLUTION") == text.count("### END SOLUTION") >= len(ids)
-    assert "Key takeaways" in source(nb["cells"][-1])
+    cells, chapter = nb["cells"], path.name[:2]
+    ids = exercises.exercise_ids(cells)
+    prompts = re.findall(rf"\*\*Exercise ({chapter}\.\d+)\*\*",
+                         "\n".join(source(c) for c in exercises.split_appendix(cells)[0]))
+    assert ids and prompts == ids, f"{path.name}: each exercise has one prompt and one cell"
+    for exercise_id, index in exercises.exercise_cells(cells).items():
+        cell = cells[index]
+        assert cell["metadata"].get(exercises.EXERCISE) == exercise_id, "marked in metadata"
+        assert source(cell).rstrip().splitlines()[-1].startswith(f'check("{exercise_id}"'), (
+            f"{exercise_id}: the cell ends with its check")
+    before, appendix = exercises.split_appendix(cells)
+    assert "Key takeaways" in source(before[-1]), "takeaways close the chapter, then the appendix"
+    heading, *solutions = appendix
+    assert heading["metadata"] == {exercises.APPENDIX: exercises.APPENDIX_VALUE}
+    assert source(heading).startswith(exercises.SOLUTIONS_HEADING)
+    assert [exercises.solution_of(c) for c in solutions] == ids, "one solution per exercise"
+    assert "### BEGIN SOLUTION" not in "\n".join(source(c) for c in cells)
+
+
+def test_stored_outputs_show_unanswered_exercises_and_passing_solutions(notebook):
+    """What a learner sees before running anything: the checks of Run All on the notebook."""
+    path, nb = notebook
+    cells = nb["cells"]
+    for kind, found, verdict in [("exercise", exercises.exercise_cells(cells), "not answered yet"),
+                                 ("solution", exercises.solution_cells(cells), "correct.")]:
+        for exercise_id, index in found.items():
+            outputs = cells[index]["outputs"]
+            text = "".join("".join(o.get("text", "")) for o in outputs)
+            assert f"Exercise {exercise_id}: {verdict}" in text, f"{path.name} {kind} {exercise_id}"
+            assert not [o for o in outputs if o["output_type"] == "execute_result"], (
+                f"{path.name} {kind} {exercise_id}: the check leaves no value (a stray `True`)")
 
 
 def test_committed_notebooks_carry_outputs_but_no_volatile_metadata(notebook):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import csv
 import hashlib
@@ -38,6 +39,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from utils import exercises
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TESTS = ROOT / "tests" / "grading"
 DEFAULT_OUT = Path("build") / "grades"
@@ -52,8 +55,6 @@ MAX_OUTPUT_CHARS = 100_000  # per cell; the rest of a cell's output is dropped
 HARD_KILL_GRACE = 10.0  # seconds a cell may ignore the interrupt before its kernel is killed
 MAX_KERNEL_STARTS = 3  # a cell that kills the kernel is skipped and the notebook replayed
 
-_EXERCISE_IN_PROSE = re.compile(r"\bExercise\s+(\d\d)\.(\d+)\b")
-_EXERCISE_IN_CHECK = re.compile(r"""\bcheck\(\s*["'](\d\d)\.(\d+)["']""")
 _CHAPTER_IN_NAME = re.compile(r"^(\d\d)_")
 
 # Runs between the kernel manager (and `unshare`, when the kernel is isolated) and the kernel:
@@ -99,7 +100,7 @@ _LIMITS_SHIM = (
 
 def graded(exercise_id: str, points: float) -> Callable[[Callable], Callable]:
     """Mark a function of a grading-test file as the test of one exercise, worth `points`."""
-    if not isinstance(exercise_id, str) or not re.fullmatch(r"\d\d\.\d+", exercise_id):
+    if not exercises.is_exercise_id(exercise_id):
         raise ValueError(f"exercise id must look like '01.2', got {exercise_id!r}")
     if isinstance(points, bool) or not isinstance(points, int | float) or points <= 0:
         raise ValueError(f"points must be a positive number, got {points!r}")
@@ -115,6 +116,10 @@ class NotDefined(AssertionError):
     """A grading test asked for a name the submission does not define."""
 
 
+class NotAnswered(AssertionError):
+    """A grading test asked for a name that still holds the exercise's placeholder `...`."""
+
+
 class Answers(Mapping):
     """The submission's variables, by name; a missing one fails the test with a clear message."""
 
@@ -125,7 +130,11 @@ class Answers(Mapping):
         if name not in self._namespace:
             raise NotDefined(f"`{name}` is not defined in your notebook: the exercise cell is "
                              "missing, or it stopped with an error before defining it")
-        return self._namespace[name]
+        value = self._namespace[name]
+        if value is Ellipsis or (isinstance(value, tuple | list)
+                                 and any(part is Ellipsis for part in value)):
+            raise NotAnswered(f"`{name}` is still `...`: the exercise is not answered yet")
+        return value
 
     def __contains__(self, name: object) -> bool:
         return name in self._namespace
@@ -185,6 +194,8 @@ def _time_limit(seconds: float) -> Iterator[None]:
 def _describe_failure(error: BaseException, seconds: float) -> str:
     if isinstance(error, TookTooLong | KeyboardInterrupt):
         return f"took longer than {seconds:g} s (an endless loop, or far too much work?)"
+    if isinstance(error, NotImplementedError):
+        return "not answered yet (the placeholder `raise NotImplementedError` is still there)"
     text = " ".join(str(error).split())[:500]  # one line, whatever the test wrote
     if isinstance(error, AssertionError):
         return text or "wrong answer"
@@ -366,17 +377,13 @@ def read_submission(path: Path) -> tuple[Any | None, str]:
 
 
 def exercise_ids(notebook: Any) -> list[str]:
-    """Exercise ids a notebook mentions (prompts `Exercise NN.k` and calls `check("NN.k", ...)`)."""
-    ids = []
-    for cell in notebook.cells:
-        pattern = _EXERCISE_IN_CHECK if cell.cell_type == "code" else _EXERCISE_IN_PROSE
-        ids += [f"{a}.{b}" for a, b in pattern.findall(cell.source)]
-    return ids
+    """The ids of a notebook's exercises, in order (see `utils.exercises`)."""
+    return exercises.exercise_ids(notebook.cells)
 
 
 def chapter_of(notebook: Any, filename: str) -> str | None:
     """The chapter a submission belongs to: from its exercise ids, else its file name `NN_...`."""
-    chapters = Counter(exercise.split(".")[0] for exercise in exercise_ids(notebook))
+    chapters = Counter(exercises.chapter_of_id(exercise) for exercise in exercise_ids(notebook))
     if chapters:
         return chapters.most_common(1)[0][0]
     match = _CHAPTER_IN_NAME.match(filename)
@@ -498,22 +505,14 @@ class _Step:
 def _steps(notebook: Any, chapter: ChapterTests, test_timeout: float) -> list[_Step]:
     import nbformat
 
-    steps, number, last_prompt = [], 0, None
+    steps, number = [], 0
     for cell in notebook.cells:
-        if cell.cell_type == "markdown":
-            found = _EXERCISE_IN_PROSE.findall(cell.source)
-            last_prompt = f"{found[-1][0]}.{found[-1][1]}" if found else last_prompt
-            continue
         if cell.cell_type != "code":
             continue
-        injected = "injected-parameters" in cell.metadata.get("tags", [])
+        injected = exercises.is_injected_parameters(cell)
         if not injected:
             number += 1
-        in_check = _EXERCISE_IN_CHECK.findall(cell.source)
-        exercise = f"{in_check[0][0]}.{in_check[0][1]}" if in_check else None
-        if exercise is None and "### BEGIN SOLUTION" in cell.source:
-            exercise = last_prompt
-        steps.append(_Step(cell, None if injected else number, exercise))
+        steps.append(_Step(cell, None if injected else number, exercises.exercise_of(cell)))
     for test in chapter.tests:
         source = (f'__import__("utils.grading", fromlist=["_"]).run_test_in_kernel('
                   f'{str(chapter.path)!r}, {test.name!r}, {test_timeout!r})')
@@ -567,8 +566,10 @@ async def _execute(client: Any, cell: Any, index: int, hard_limit: float) -> Non
 async def _stop_kernel(client: Any) -> None:
     """Kill the kernel and what it started (its process group), free its channels and files.
 
-    nbclient leaves alone a kernel manager it was handed, so this is the grader's job.
+    nbclient leaves alone a kernel manager it was handed, so this is the grader's job. A kernel
+    that failed to start leaves nbclient's exit hook behind (it would fail at exit): removed.
     """
+    atexit.unregister(client._cleanup_kernel)
     with contextlib.suppress(Exception):
         if client.kc is not None:
             client.kc.stop_channels()
@@ -605,17 +606,21 @@ class _Run:
         for start in range(1, MAX_KERNEL_STARTS + 1):
             client = _make_client(notebook, self.prefix, self.limits.memory_bytes, self.workdir,
                                   MAX_OUTPUT_CHARS)
+            started = False
             with (self.workdir.parent / "kernel" / f"log-{start}.txt").open("w") as log:
                 try:
                     async with client.async_setup_kernel(env=env, stdout=log, stderr=log):
+                        started = True
                         self.deadline = self.deadline or time.monotonic() + self.notebook_timeout
                         lost = await self._run_in(client)
-                except Exception as error:  # the kernel did not start (cells are handled inside)
-                    if self.deadline is not None:
+                except Exception as error:
+                    if started:  # cells are handled inside: this is the grader's own failure
                         raise
-                    self.problems.append(f"the kernel did not start ({type(error).__name__}: "
-                                         f"{error}); is the memory limit too low?")
-                    return
+                    again = " again after it stopped; later cells did not run" if start > 1 else ""
+                    self.problems.append(f"the kernel did not start{again} "
+                                         f"({type(error).__name__}: {error})"
+                                         + ("" if again else "; is the memory limit too low?"))
+                    return  # what earlier kernels found (their test verdicts) is kept
                 finally:
                     await _stop_kernel(client)
             if lost is None:
@@ -681,13 +686,10 @@ class _Run:
                 problems.append(f"the output of {_where(step)} was cut at "
                                 f"{MAX_OUTPUT_CHARS:,} characters")
             if step.test is None and index not in self.skip:
-                error = next((o for o in step.cell.get("outputs", [])
-                              if o.get("output_type") == "error"), None)
+                error = exercises.first_error(step.cell)
                 if error is not None:
                     errors = True
-                    text = str(error.get("evalue", "")).strip().splitlines()
-                    problems.append(f"{_where(step)} raised {error.get('ename')}"
-                                    + (f": {text[0][:300]}" if text else ""))
+                    problems.append(f"{_where(step)} raised {exercises.describe_error(error)}")
         results = [self.results.get(step.test.name) or Verdict(
             step.test, False, "not graded: the kernel stopped, or time ran out, before this test")
             for step in self.steps if step.test is not None]
@@ -701,8 +703,7 @@ def _test_result(step: _Step, seconds: float) -> Verdict:
         found = output.get("data", {}).get(GRADE_MIME)
         if found:
             return Verdict(step.test, bool(found["passed"]), str(found["message"]))
-    error = next((o for o in step.cell.get("outputs", []) if o.get("output_type") == "error"),
-                 None)
+    error = exercises.first_error(step.cell)
     if error is not None and error.get("ename") == "KeyboardInterrupt":
         return Verdict(step.test, False, f"took longer than {seconds:g} s")
     why = f"{error.get('ename')}: {error.get('evalue')}" if error else "no result came back"
@@ -743,6 +744,11 @@ def grade_file(path: Path, name: str, chapters: dict[str, ChapterTests], limits:
                           seconds=time.perf_counter() - started)
         tests = chapters[chapter]
         notes = []
+        kept = exercises.without_appendix(notebook.cells)
+        if len(kept) < len(notebook.cells):  # only the learner's own exercise cells count
+            notes.append("the notebook still has its Solutions appendix: it was not run, and "
+                         "only the exercise cells were graded")
+            notebook.cells = kept
         if tests.parameters:
             if not any("parameters" in c.metadata["tags"] for c in notebook.cells):
                 notes.append("no cell is tagged `parameters`: the grading parameters were set "

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from utils.exercises import code_cells, describe_error, first_error, strip_volatile
 from utils.notebook import METRIC_MIME
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,29 +50,11 @@ def metrics_of(notebook: dict[str, Any]) -> dict[str, float]:
 def failure_of(notebook: dict[str, Any]) -> str | None:
     """'code cell N: ErrorName: message' for the first cell that raised (N counts the source
     notebook's code cells, not papermill's injected one), else None."""
-    code_cells = [c for c in notebook.get("cells", []) if c.get("cell_type") == "code"
-                  and "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
-    for number, cell in enumerate(code_cells, start=1):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                value = str(output.get("evalue", "")).strip().splitlines()
-                return f"code cell {number}: {output.get('ename')}: {value[0] if value else ''}"
+    for number, cell in code_cells(notebook.get("cells", [])):
+        error = first_error(cell)
+        if error is not None:
+            return f"code cell {number}: {describe_error(error, limit=10_000)}"
     return None
-
-
-def strip_volatile(notebook: dict[str, Any]) -> dict[str, Any]:
-    """Drop run-specific metadata (timings, papermill bookkeeping) so committed diffs stay clean."""
-    notebook["metadata"].pop("papermill", None)
-    notebook["metadata"].pop("widgets", None)
-    notebook["cells"] = [c for c in notebook["cells"]
-                         if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
-    for cell in notebook["cells"]:
-        metadata = cell.get("metadata", {})
-        for key in ("papermill", "execution", "collapsed", "scrolled"):
-            metadata.pop(key, None)
-        if metadata.get("tags") == []:
-            del metadata["tags"]
-    return notebook
 
 
 def execute(source: Path, target: Path, parameters: dict[str, Any], cell_timeout: int | None,

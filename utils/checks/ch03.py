@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from utils.checks import Hint, exercise, require
+from utils.checks import Hint, call, exercise, require
 
 CHECK_IMAGES = 2000  # test images the trained model of exercise 03.3 is evaluated on
 HIDDEN_UNITS = 256
@@ -18,15 +18,12 @@ def _reference_count(sizes: list[int]) -> int:
 
 @exercise("03.1")
 def parameter_count(dense_parameter_count):
-    require(callable(dense_parameter_count),
-            f"expected a function, got {type(dense_parameter_count).__name__}")
     cases = [[784, 10, 10], [784, 512, 10], [784, 256, 256, 10], [3, 1], [20, 7, 5, 3, 2]]
     for sizes in cases:
         try:
-            answer = dense_parameter_count(list(sizes))
-        except Exception as error:
-            raise Hint(f"for {sizes} your function raised {type(error).__name__}: "
-                       f"{error}") from None
+            answer = call(dense_parameter_count, list(sizes))
+        except Hint as hint:
+            raise Hint(f"for {sizes} {hint}") from None
         require(isinstance(answer, int | np.integer) and not isinstance(answer, bool),
                 f"return a whole number (int), got {type(answer).__name__} for {sizes}")
         answer = int(answer)
@@ -50,15 +47,11 @@ def parameter_count(dense_parameter_count):
 
 @exercise("03.2")
 def standardisation(standardise):
-    require(callable(standardise), f"expected a function, got {type(standardise).__name__}")
     rng = np.random.default_rng(5)
     train = rng.integers(0, 256, size=(50, 6, 6)).astype(np.uint8)
     train[:, 0, :] = 0  # a blank border row, as in MNIST
     test = np.clip(rng.normal(160, 40, size=(20, 6, 6)), 0, 255).astype(np.uint8)
-    try:
-        result = standardise(train.copy(), test.copy())
-    except Exception as error:
-        raise Hint(f"your function raised {type(error).__name__}: {error}") from None
+    result = call(standardise, train.copy(), test.copy())
     require(isinstance(result, tuple | list) and len(result) == 2,
             "return a pair: (standardised train, standardised test)")
     out_train, out_test = (np.asarray(part) for part in result)
