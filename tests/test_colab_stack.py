@@ -7,8 +7,8 @@ IPython 7.34. A second venv gets those versions on this machine's Python (3.11 h
 (pip from a git URL, here of this checkout, at its HEAD commit: commit before running this
 locally), and every committed notebook runs alone from an empty working folder, as Colab
 opens one from GitHub.
-Chapters 05 and 06 run at a reduced size (their parameters cell); every cell runs and every
-assertion in it must hold.
+Each chapter runs at its grading size (the PARAMETERS of tests/grading/NN_name.py, which shrink
+its experiments); every cell runs and every assertion in it must hold.
 
 Horovod is compiled for that venv by tools/build_horovod.sh, given a relative path, on a PATH
 with no system cmake and with HOME elsewhere: the conditions of the Docker image's build.
@@ -17,6 +17,7 @@ with no system cmake and with HOME elsewhere: the conditions of the Docker image
 import json
 import os
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -31,10 +32,15 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 COLAB_PINS = ["tensorflow-cpu==2.20.0", "keras==3.13.2", "numpy==2.1.3", "matplotlib==3.10.0",
               "scikit-learn==1.6.1", "ipywidgets==7.7.1", "ipython==7.34.0", "ipykernel==6.17.1"]
-# Smaller runs of the two longest chapters (their parameters cell documents the knobs).
-QUICK = {"05_cnn": {"TRAIN_SAMPLES": 12_000, "EPOCHS": 2, "BEST_EPOCHS": 1},
-         "06_multi_gpu_horovod": {"EPOCHS": 1, "TRAIN_SAMPLES": 12_000}}
 KERNEL = "colab-stack"
+
+
+def grading_size(notebook: Path) -> dict:
+    """The chapter's grading PARAMETERS (tests/grading/NN_name.py): its experiments shrunk to
+    what a grader runs, every cell still executed, so that six chapters take minutes."""
+    return runpy.run_path(str(ROOT / "tests" / "grading" / f"{notebook.stem}.py")).get(
+        "PARAMETERS", {})
+
 
 pytestmark = pytest.mark.skipif(not (ROOT / ".git").exists(),
                                 reason="installs the course from this checkout's git history")
@@ -130,7 +136,7 @@ def test_each_notebook_runs_alone_from_an_empty_folder_on_colabs_stack(colab, no
     opened.write_text(run(["git", "-C", str(ROOT), "show", f"HEAD:notebooks/{notebook.name}"]))
     output = colab["root"] / f"{notebook.stem}.executed.ipynb"
     papermill.execute_notebook(str(opened), str(output), cwd=str(empty), kernel_name=KERNEL,
-                               parameters=QUICK.get(notebook.stem, {}), progress_bar=False)
+                               parameters=grading_size(notebook), progress_bar=False)
     executed = nbformat.read(output, as_version=4)
     setup = next(c for c in executed.cells if "utils.setup_notebook(" in c.source)
     printed = "".join(o.get("text", "") for o in setup.outputs)

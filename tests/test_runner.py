@@ -98,3 +98,26 @@ def test_make_run_with_a_failing_course_notebook_runs_the_others_and_exits_non_z
     assert results["02_softmax"]["status"] == "ok"
     assert results["02_softmax"]["metrics"]["softmax_test_accuracy"] > 0.9
     assert f"FAILED: 01_broken ({failing}: RuntimeError: forced to fail)" in result.stderr
+
+
+def test_a_failure_without_an_executed_copy_is_reported_from_papermill_s_error(tmp_path,
+                                                                             monkeypatch):
+    import papermill
+
+    def fails(*args, **kwargs):
+        raise papermill.PapermillExecutionError(
+            cell_index=4, exec_count=3, source="1/0", ename="ZeroDivisionError",
+            evalue="division by zero", traceback=["Traceback ...", "ZeroDivisionError: ..."])
+
+    monkeypatch.setattr(papermill, "execute_notebook", fails)
+    source = write_notebook(tmp_path / "01_any.ipynb", "1/0")
+    result = runner.execute(source, tmp_path / "out" / source.name, {}, cell_timeout=10)
+    assert result["status"] == "failed"
+    assert result["error"] == "execution count 3: ZeroDivisionError: division by zero"
+
+
+def test_kernels_talk_over_private_sockets_so_the_run_prints_no_tcp_warning(tmp_path, capfd):
+    source = write_notebook(tmp_path / "01_quiet.ipynb", "x = 1")
+    result = runner.execute(source, tmp_path / "out" / source.name, {}, cell_timeout=60)
+    assert result["status"] == "ok"
+    assert "TCP without encryption" not in capfd.readouterr().err

@@ -60,14 +60,6 @@ def default_data_dir() -> Path:
     return Path(cache_home) / "dl-course" / "data"
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_arrays(arrays: dict[str, np.ndarray]) -> None:
     """Raise ValueError unless the four arrays are exactly the reference MNIST."""
     if not isinstance(arrays, Mapping):

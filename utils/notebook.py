@@ -79,7 +79,7 @@ def setup_notebook(seed: int = 42, *, keras: bool = True) -> None:
     np.random.seed(seed)
     plt.rcParams.update({
         "figure.figsize": (6.4, 4.0), "figure.dpi": 80, "axes.grid": True, "grid.alpha": 0.3,
-        "axes.spines.top": False, "axes.spines.right": False, "image.cmap": "gray",
+        "axes.spines.top": False, "axes.spines.right": False, "image.cmap": "gray_r",
     })
     versions = {"python": sys.version.split()[0], "numpy": np.__version__,
                 "matplotlib": matplotlib.__version__}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,19 @@ def failure_of(notebook: dict[str, Any]) -> str | None:
     return None
 
 
+def local_kernel_manager(folder: Path) -> type:
+    """A kernel manager whose kernel listens on Unix sockets in `folder`, not on TCP ports: no
+    port to collide with and no "Kernel is running over TCP without encryption" warning."""
+    from jupyter_client.manager import KernelManager
+
+    class LocalKernelManager(KernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.transport, self.ip = "ipc", str(folder / "kernel")
+
+    return LocalKernelManager
+
+
 def execute(source: Path, target: Path, parameters: dict[str, Any], cell_timeout: int | None,
             ) -> dict[str, Any]:
     """Execute one notebook into `target` and describe the outcome."""
@@ -65,13 +79,18 @@ def execute(source: Path, target: Path, parameters: dict[str, Any], cell_timeout
     target.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(source), str(target), parameters=parameters, cwd=str(source.parent),
-            kernel_name="python3", progress_bar=False, execution_timeout=cell_timeout,
-        )
+        with tempfile.TemporaryDirectory(prefix="course-kernel-") as sockets:
+            papermill.execute_notebook(
+                str(source), str(target), parameters=parameters, cwd=str(source.parent),
+                kernel_name="python3", progress_bar=False, execution_timeout=cell_timeout,
+                kernel_manager_class=local_kernel_manager(Path(sockets)),
+            )
         status, error = "ok", None
-    except Exception as exc:  # papermill raises PapermillExecutionError; kernels can die too
-        status, error = "failed", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1:]}"
+    except papermill.PapermillExecutionError as exc:
+        status, error = "failed", f"execution count {exc.exec_count}: {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # a kernel that dies, a timeout, an unreadable notebook
+        lines = str(exc).strip().splitlines()
+        status, error = "failed", f"{type(exc).__name__}: {lines[-1] if lines else 'no message'}"
     seconds = round(time.perf_counter() - start, 1)
     executed = json.loads(target.read_text()) if target.exists() else {}
     if status == "failed":
