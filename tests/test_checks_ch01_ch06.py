@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -23,7 +25,8 @@ def placeholder(*args):
 @pytest.mark.parametrize("exercise_id, answer", [
     ("01.1", placeholder), ("01.2", placeholder), ("02.1", placeholder), ("03.1", placeholder),
     ("03.2", placeholder), ("04.1", placeholder), ("05.3", placeholder), ("06.2", placeholder),
-    ("01.3", (..., ...)), ("03.3", ...), ("04.3", ...), ("06.1", (..., 0.16)),
+    ("01.3", placeholder), ("02.4", placeholder), ("01.4", (..., ...)), ("03.3", ...),
+    ("04.3", ...), ("06.1", placeholder),
     ("06.3", (..., ...)),
 ])
 def test_an_unanswered_exercise_is_reported_as_such_and_stops_nothing(exercise_id, answer,
@@ -35,17 +38,17 @@ def test_an_unanswered_exercise_is_reported_as_such_and_stops_nothing(exercise_i
 
 
 def test_a_check_prints_a_pass_or_a_hint_and_returns_nothing(capsys):
-    assert check("01.3", (np.array([1.0, 1.0]), -1.5)) is None
-    assert capsys.readouterr().out == "✅ Exercise 01.3: correct.\n"
-    assert check("01.3", (np.array([1.0, 1.0]), -0.5)) is None
-    assert capsys.readouterr().out.startswith("❌ Exercise 01.3: not yet. Hint: wrong output")
+    assert check("01.4", (np.array([1.0, 1.0]), -1.5)) is None
+    assert capsys.readouterr().out == "✅ Exercise 01.4: correct.\n"
+    assert check("01.4", (np.array([1.0, 1.0]), -0.5)) is None
+    assert capsys.readouterr().out.startswith("❌ Exercise 01.4: not yet. Hint: wrong output")
 
 
 def test_a_function_that_crashes_gets_a_hint_naming_its_error():
     def broken(z):
         return z.undefined
 
-    result = verdict("01.1", broken)
+    result = verdict("01.2", broken)
     assert result.status == HINT and "raised AttributeError" in result.message
 
 
@@ -56,20 +59,87 @@ def test_unknown_or_malformed_exercise_ids_are_errors_of_the_notebook_not_hints(
         verdict("01.9", 0)
 
 
-def test_01_checks_accept_right_answers_and_name_typical_mistakes():
-    assert ch01.sigmoid_derivative(lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2) is None
-    assert "positive everywhere" in hint_for(ch01.sigmoid_derivative, lambda z: -np.ones_like(z))
-    assert "same shape" in hint_for(ch01.sigmoid_derivative, lambda z: 0.25)
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
 
-    def mean_gradient(w, b, X, y):
-        f = 1 / (1 + np.exp(-(X @ w + b)))
-        return np.mean((f - y) * f * (1 - f))
 
-    def sum_gradient(w, b, X, y):
-        return mean_gradient(w, b, X, y) * len(y)
+def _ce_gradients(w, b, X, y):
+    error = _sigmoid(X @ w + b) - y
+    return X.T @ error / len(y), np.mean(error)
 
-    assert ch01.bias_gradient(mean_gradient) is None
-    assert "SUM" in hint_for(ch01.bias_gradient, sum_gradient)
+
+def _quadratic_gradients(w, b, X, y):
+    f = _sigmoid(X @ w + b)
+    delta = (f - y) * f * (1 - f)
+    return X.T @ delta / len(y), np.mean(delta)
+
+
+def _descent(gradients, sign=1.0, restart=False):
+    def train(w, b, X, y, learning_rate, epochs):
+        if restart:
+            w, b = np.zeros_like(w), 0.0
+        for _ in range(epochs):
+            grad_w, grad_b = gradients(w, b, X, y)
+            w, b = w - sign * learning_rate * grad_w, b - sign * learning_rate * grad_b
+        return w, b
+    return train
+
+
+def test_01_1_accepts_the_cross_entropy_gradient_written_either_way():
+    assert ch01.cross_entropy_gradient(_ce_gradients) is None
+
+    def via_chain_rule(w, b, X, y):  # dC/df * df/dz, not simplified
+        f = _sigmoid(X @ w + b)
+        delta = -(y / f - (1 - y) / (1 - f)) * f * (1 - f)
+        return list(X.T @ delta / len(y)), np.array([delta.mean()])
+
+    assert ch01.cross_entropy_gradient(via_chain_rule) is None
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (_quadratic_gradients, "QUADRATIC"),
+    (lambda w, b, X, y: tuple(-g for g in _ce_gradients(w, b, X, y)), "sign is reversed"),
+    (lambda w, b, X, y: tuple(g * len(y) for g in _ce_gradients(w, b, X, y)), "SUM"),
+    (lambda w, b, X, y: (_ce_gradients(w, b, X, y)[0], 0.0), "grad_b is not"),
+    (lambda w, b, X, y: _ce_gradients(w, b, X, y)[0], "pair"),
+    (lambda w, b, X, y: tuple(g * len(y) / 60 for g in _ce_gradients(w, b, X, y)),
+     "hard-coded sizes"),
+])
+def test_01_1_gives_a_hint_for_typical_mistakes(wrong, words):
+    assert words in hint_for(ch01.cross_entropy_gradient, wrong)
+
+
+def test_01_2_accepts_the_ratio_and_names_typical_mistakes():
+    assert ch01.slowdown_ratio(lambda z: _sigmoid(z) * _sigmoid(-z)) is None
+    assert "upside down" in hint_for(ch01.slowdown_ratio,
+                                     lambda z: 1 / (_sigmoid(z) * (1 - _sigmoid(z))))
+    assert "derivative itself" in hint_for(
+        ch01.slowdown_ratio, lambda z: np.abs((_sigmoid(z) - 1) * _sigmoid(z) * (1 - _sigmoid(z))))
+    assert "0.25" in hint_for(ch01.slowdown_ratio, _sigmoid)
+    assert "one ratio per score" in hint_for(ch01.slowdown_ratio, lambda z: 0.1)
+
+
+def test_01_3_accepts_descent_on_the_cross_entropy_and_says_it_escaped():
+    remark = ch01.escapes_a_saturated_start(_descent(_ce_gradients))
+    assert "accuracy" in remark and "quadratic" in remark
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (_descent(_quadratic_gradients), "stays stuck"),
+    (_descent(_ce_gradients, sign=-1.0), "step AGAINST"),
+    (_descent(_ce_gradients, restart=True), "start from the w and b"),
+    (lambda w, b, X, y, learning_rate, epochs: w, "pair (w, b)"),
+])
+def test_01_3_gives_a_hint_for_typical_mistakes(wrong, words):
+    assert words in hint_for(ch01.escapes_a_saturated_start, wrong)
+
+
+def test_01_hints_never_state_the_gradient():
+    hints = [hint_for(ch01.cross_entropy_gradient, _quadratic_gradients),
+             hint_for(ch01.slowdown_ratio, _sigmoid),
+             hint_for(ch01.escapes_a_saturated_start, _descent(_quadratic_gradients))]
+    for hint in hints:
+        assert "f(1 - f)" not in hint and "f - y" not in hint.replace("(f - y)", "")
     assert "pair" in hint_for(ch01.and_gate, [1.0, 1.0, -1.5])
 
 
@@ -105,10 +175,116 @@ def test_06_3_keys_are_stored_as_hashes_only():
     assert ch06._lines_digest(RIGHT[1]) == ch06.RANK0_LINES_SHA256
 
 
-def test_06_1_and_06_2_accept_right_answers_and_name_typical_mistakes():
-    assert ch06.effective_batch_and_learning_rate((512, 0.16)) is None
-    assert "one node only" in hint_for(ch06.effective_batch_and_learning_rate, (128, 0.04))
-    assert ch06.ring_allreduce_volume(lambda n, w, b=4: 2 * (w - 1) / w * n * b) is None
-    assert "reduce-scatter phase only" in hint_for(ch06.ring_allreduce_volume,
-                                                   lambda n, w, b=4: (w - 1) / w * n * b)
-    assert "number of bytes" in hint_for(ch06.ring_allreduce_volume, lambda n, w, b=4: "many")
+# ---------------------------------------------------------------- 06.1, the two-rank job
+def right_job(**changes):
+    """What two_rank_exercise.py reports for a right answer (and `changes` to make it wrong)."""
+    job = {"np": 2, "train_samples": 2048, "batch_size": 64, "base_lr": 0.02, "epochs": 1,
+           "error": None, "initial_digests": ["aa", "bb"], "final_digests": ["cc", "cc"],
+           "same_change": False, "alone_seconds": [2.0, 2.2], "job_seconds": [2.6, 2.7],
+           "steps": [16, 16], "learning_rates": [0.04, 0.04], "errors_on_ranks": 0,
+           "efficiency": 0.78}
+    return {**job, **changes}
+
+
+def test_06_1_a_right_job_passes_and_reports_its_efficiency():
+    assert ch06.job_problem(right_job()) is None
+    remark = ch06.job_remark(right_job())
+    assert "same weights" in remark and "78%" in remark and "speedup 1.56" in remark
+    assert "not measured" in ch06.job_remark(right_job(efficiency=None))
+    assert ch06.expected_steps(right_job()) == 16
+    assert ch06.expected_steps(right_job(train_samples=2000, epochs=2)) == 2 * 16
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"final_digests": ["cc", "dd"], "same_change": True}, "started apart"),
+    ({"final_digests": ["cc", "dd"]}, "averaged over the ranks"),
+    ({"final_digests": ["aa", "aa"]}, "did not train"),
+    ({"steps": [0, 0], "learning_rates": [float("nan")] * 2}, "took no training step"),
+    ({"steps": [32, 32]}, "WHOLE training set"),
+    ({"steps": [8, 8]}, "one pass per epoch over that share"),
+    ({"learning_rates": [0.02, 0.02]}, "linear scaling rule"),
+    ({"learning_rates": [0.08, 0.08]}, "learning rate after training is 0.08"),
+    ({"error": "TypeError: fit() got an unexpected keyword argument 'batch'"}, "raised TypeError"),
+])
+def test_06_1_names_what_a_wrong_job_got_wrong(changes, words):
+    problem = ch06.job_problem(right_job(**changes))
+    assert problem is not None and words in problem
+    assert "DistributedOptimizer" not in problem and "Broadcast" not in problem, "no answer"
+
+
+def test_06_1_a_placeholder_launches_nothing(monkeypatch):
+    def no_launch(*args, **kwargs):
+        raise AssertionError("a placeholder must not start a job")
+
+    monkeypatch.setattr(ch06, "two_rank_job", no_launch)
+    assert verdict("06.1", placeholder).status == UNANSWERED
+    assert "expected a function" in verdict("06.1", 3).message
+
+
+def test_06_1_runs_one_job_per_version_of_the_function(monkeypatch, tmp_path):
+    from utils import distributed
+
+    launched = []
+
+    def fake_horovodrun(command, np, **kwargs):
+        launched.append(command)
+        out = command[command.index("--out") + 1]
+        open(out, "w").write('{"np": 2, "steps": [16, 16]}')
+
+    def trainer(model, x, y, base_lr, batch_size, epochs):
+        return None
+
+    monkeypatch.setattr(distributed, "horovodrun", fake_horovodrun)
+    monkeypatch.setattr(ch06, "_JOBS", {})
+    assert ch06.two_rank_job(trainer)["steps"] == [16, 16]
+    assert ch06.two_rank_job(trainer)["steps"] == [16, 16] and len(launched) == 1
+    command = launched[0]
+    assert command[1].endswith("two_rank_exercise.py") and "--train-samples=2048" in command
+    assert "def trainer" in open(command[command.index("--solution") + 1]).read()
+
+
+@pytest.mark.skipif(not __import__("utils.distributed").distributed.horovod_installed(),
+                    reason="needs Horovod")
+def test_06_1_a_real_job_without_the_broadcast_is_told_so(monkeypatch):
+    """The one real launch (about 20 s on 2 idle cores): the right answer is graded elsewhere."""
+    def no_broadcast(model, x, y, base_lr, batch_size, epochs):
+        import keras
+
+        import utils.horovod_keras as hvd
+        from utils import distributed
+
+        x, y = distributed.shard(x, y)
+        optimizer = hvd.DistributedOptimizer(keras.optimizers.SGD(base_lr * hvd.size()))
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                      jit_compile=False)
+        model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
+
+    monkeypatch.setattr(ch06, "_JOBS", {})
+    result = verdict("06.1", no_broadcast)
+    assert result.status == HINT and "started apart" in result.message, result.message
+    job = ch06.two_rank_job(no_broadcast)
+    assert job["steps"] == [16, 16] and job["efficiency"] > 0
+
+
+# ---------------------------------------------------------------- 06.2, the crossover
+def test_06_2_accepts_the_size_where_both_parts_are_equal():
+    assert ch06.latency_bandwidth_crossover(lambda n, alpha, beta: n * alpha * beta) is None
+    for n, alpha, beta in ch06.CROSSOVER_CASES:
+        size = n * alpha * beta
+        assert math.isclose(ch06.latency_seconds(n, alpha),
+                            ch06.bandwidth_seconds(size, n, beta))
+
+
+@pytest.mark.parametrize("answer, words", [
+    (lambda n, alpha, beta: alpha * beta, "ONE message in flight"),
+    (lambda n, alpha, beta: 2 * (n - 1) * alpha * beta, "ALL of it crossed one link"),
+    (lambda n, alpha, beta: n * alpha * beta / 8, "bytes per second already"),
+    (lambda n, alpha, beta: alpha / beta, "they should be equal"),
+    (lambda n, alpha, beta: -1.0, "positive"),
+    (lambda n, alpha, beta: "big", "number of bytes"),
+    (lambda n, alpha, beta: [n], "number of bytes"),
+])
+def test_06_2_names_typical_mistakes_without_the_formula(answer, words):
+    hint = hint_for(ch06.latency_bandwidth_crossover, answer)
+    assert words in hint
+    assert "N latency bandwidth" not in hint and "n * alpha * beta" not in hint

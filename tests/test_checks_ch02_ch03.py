@@ -110,12 +110,39 @@ def test_02_3_gives_a_hint_for_typical_mistakes(wrong, words):
     assert words in hint_for(ch02.softmax_jacobian_check, wrong)
 
 
+# ---------------------------------------------------------------- 02.4 decisive pixels
+def _shares(x, W, winner, rival):
+    return x * (W[:, winner] - W[:, rival])
+
+
+def test_02_4_accepts_the_largest_shares_of_the_margin_written_either_way(capsys):
+    assert passes("02.4", lambda x, W, w, r, k: np.argsort(_shares(x, W, w, r))[::-1][:k])
+    assert "Exercise 02.4: correct" in capsys.readouterr().out
+    assert passes("02.4", lambda x, W, w, r, k: sorted(  # a plain Python list
+        range(len(x)), key=lambda i: -x[i] * (W[i, w] - W[i, r]))[:k])
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda x, W, w, r, k: np.argsort(_shares(x, W, w, r))[:k], "count for the RIVAL"),
+    (lambda x, W, w, r, k: np.argsort(x * W[:, w])[::-1][:k], "winner's map alone"),
+    (lambda x, W, w, r, k: np.argsort(W[:, w] - W[:, r])[::-1][:k], "no ink"),
+    (lambda x, W, w, r, k: np.argsort(np.abs(_shares(x, W, w, r)))[::-1][:k], "largest in size"),
+    (lambda x, W, w, r, k: np.argsort(_shares(x, W, w, r))[-k:], "largest first"),
+    (lambda x, W, w, r, k: np.sort(_shares(x, W, w, r))[::-1][:k], "integer indices"),
+    (lambda x, W, w, r, k: np.unravel_index(np.argsort(_shares(x, W, w, r))[::-1][:k], (28, 28)),
+     "1-D array"),
+])
+def test_02_4_gives_a_hint_for_typical_mistakes(wrong, words):
+    assert words in hint_for(ch02.decisive_pixels_check, wrong)
+
+
 def test_02_hints_never_contain_solution_code():
     wrong_answers = [
         (ch02.stable_log_softmax, lambda Z: np.log(_softmax(Z))),
         (ch02.stable_log_softmax, lambda Z: Z - Z.max(axis=1, keepdims=True)),
         (ch02.sparse_categorical_cross_entropy, lambda P, y: -np.mean(np.log(P[:, 0]))),
         (ch02.softmax_jacobian_check, lambda z: 2 * _jacobian(z)),
+        (ch02.decisive_pixels_check, lambda x, W, w, r, k: np.argsort(x * W[:, w])[::-1][:k]),
     ]
     for exercise, wrong in wrong_answers:
         hint = hint_for(exercise, wrong)
@@ -123,32 +150,118 @@ def test_02_hints_never_contain_solution_code():
             assert fragment not in hint, (exercise.__name__, fragment, hint)
 
 
-# ---------------------------------------------------------------- 03.1 parameter count
-def test_03_1_accepts_the_layer_by_layer_count(capsys):
-    def count(sizes):
-        return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+# ---------------------------------------------------------------- MNIST stand-in for 03.1, 03.3
+def _fake_mnist(count, seed):
+    """Images whose class is the row band that is lit: learnable in a few steps, no download."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=count).astype(np.uint8)
+    images = rng.integers(0, 40, size=(count, 28, 28)).astype(np.uint8)
+    for index, label in enumerate(labels):
+        images[index, 4 + 2 * label:6 + 2 * label, 4:24] = 255
+    return images, labels
 
-    assert passes("03.1", count)
-    assert "correct" in capsys.readouterr().out
+
+@pytest.fixture
+def fake_mnist(monkeypatch):
+    """A stand-in for MNIST: enough training images for the recipe and the held-back set."""
+    train = _fake_mnist(ch03.RECIPE_IMAGES + ch03.HELD_BACK, 0)
+    test = _fake_mnist(100, 1)
+    monkeypatch.setattr("utils.data.load_mnist", lambda *args, **kwargs: (train, test))
+    monkeypatch.setattr(ch03, "_MEASURED", {})
+    monkeypatch.setattr(ch03, "RECIPE_IMAGES", 2000)  # the stand-in is learnt in a few steps
+    return train
 
 
-@pytest.mark.parametrize("wrong, words", [
-    (lambda s: sum(a * b for a, b in zip(s[:-1], s[1:], strict=False)), "only the weights"),
-    (lambda s: sum(a * b + a for a, b in zip(s[:-1], s[1:], strict=False)), "each INPUT"),
-    (lambda s: sum(a * b + b for a, b in zip(s[:-1], s[1:], strict=False)) + s[0], "input is data"),
-    (lambda s: s[0] * s[1] + s[1], "not right"),
-    (lambda s: float(sum(a * b + b for a, b in zip(s[:-1], s[1:], strict=False))), "whole number"),
-    (lambda s: s[5], "IndexError"),
-    (7960, "expected a function"),
+# ---------------------------------------------------------------- 03.1 small network
+def _builder(units=24, activation="relu", optimizer="adam", learning_rate=1e-2, loss=None,
+             input_shape=(784,), outputs=10, compile_it=True, extra_hidden=0):
+    keras = pytest.importorskip("keras")
+
+    def small_model():
+        layers = [keras.Input(shape=input_shape)]
+        if len(input_shape) > 1:
+            layers.append(keras.layers.Flatten())
+        for _ in range(1 + extra_hidden):
+            layers.append(keras.layers.Dense(units, activation=activation))
+        layers.append(keras.layers.Dense(outputs, activation="softmax"))
+        model = keras.Sequential(layers)
+        if compile_it:
+            chosen = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[optimizer]
+            model.compile(loss=loss or "categorical_crossentropy", metrics=["accuracy"],
+                          optimizer=chosen(learning_rate=learning_rate))
+        return model
+
+    return small_model
+
+
+def test_03_1_accepts_a_small_model_that_reaches_the_target(fake_mnist, capsys):
+    assert passes("03.1", _builder())
+    out = capsys.readouterr().out
+    assert "correct" in out and "held-back" in out
+
+
+def test_03_1_the_budget_leaves_room_for_a_hidden_layer_of_25_neurons():
+    assert 795 * 25 + 10 <= ch03.BUDGET < 795 * 26 + 10
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"units": 64}, "over the budget"),
+    ({"units": 25, "extra_hidden": 1}, "over the budget"),
+    ({"input_shape": (28, 28)}, "flattened images"),
+    ({"outputs": 5}, "10 neurons"),
+    ({"compile_it": False}, "compile the model"),
+    ({"loss": "sparse_categorical_crossentropy"}, "categorical_crossentropy"),
+    ({"activation": "sigmoid", "optimizer": "sgd", "learning_rate": 1e-4}, "sigmoid saturates"),
+    ({"optimizer": "sgd", "learning_rate": 1e-5}, "plain SGD"),
+    ({"learning_rate": 1e-7}, "learning rates on the validation split"),
 ])
-def test_03_1_gives_a_hint_for_typical_mistakes(wrong, words):
-    assert words in hint_for(ch03.parameter_count, wrong)
+def test_03_1_gives_a_hint_for_typical_mistakes(fake_mnist, kwargs, words):
+    assert words in hint_for(ch03.small_network, _builder(**kwargs))
 
 
-def test_03_1_hints_do_not_reveal_the_expected_counts():
-    hint = hint_for(ch03.parameter_count, lambda s: 1)
-    for expected in ("7,960", "7960", "407,050", "407050", "269,322", "269322"):
-        assert expected not in hint
+def test_03_1_gives_a_hint_for_a_model_instead_of_a_function(fake_mnist):
+    assert "without brackets" in hint_for(ch03.small_network, _builder()())
+
+
+def test_03_1_gives_a_hint_for_a_function_that_returns_a_trained_model(fake_mnist):
+    keras = pytest.importorskip("keras")
+    model = _builder()()
+    model.fit(np.zeros((8, 784), "float32"), keras.utils.to_categorical(np.arange(8), 10),
+              verbose=0)
+    assert "NEW model" in hint_for(ch03.small_network, lambda: model)
+
+
+def test_03_1_gives_a_hint_for_a_function_that_crashes(fake_mnist):
+    def small_model():
+        raise ValueError("no such layer")
+
+    assert "ValueError" in hint_for(ch03.small_network, small_model)
+
+
+def test_03_1_hints_do_not_name_the_choices_that_work(fake_mnist):
+    for kwargs in ({"activation": "sigmoid", "optimizer": "sgd", "learning_rate": 1e-4},
+                   {"learning_rate": 1e-7}, {"units": 64}):
+        hint = hint_for(ch03.small_network, _builder(**kwargs)).lower()
+        for word in ("relu", "adam", "rmsprop", "0.01", "1e-2", "0.003", "24 "):
+            assert word not in hint, (kwargs, word, hint)
+
+
+def test_03_1_measures_a_design_once_and_reuses_the_seeded_result(fake_mnist, monkeypatch):
+    small_model = _builder()
+    _, first = ch03.train_by_the_recipe(small_model)
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr("utils.data.load_mnist", no_data)
+    _, again = ch03.train_by_the_recipe(small_model)
+    assert again == first >= ch03.TARGET
+
+
+def test_03_1_a_different_design_is_measured_afresh(fake_mnist):
+    _, good = ch03.train_by_the_recipe(_builder())
+    _, poor = ch03.train_by_the_recipe(_builder(learning_rate=1e-7))
+    assert poor < ch03.TARGET <= good
 
 
 # ---------------------------------------------------------------- 03.2 standardisation
@@ -191,23 +304,6 @@ def test_03_2_gives_a_hint_for_typical_mistakes(wrong, words):
 
 # ---------------------------------------------------------------- 03.3 deeper network
 
-def _fake_mnist(count, seed):
-    """Images whose class is the row band that is lit: learnable in a few steps, no download."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, size=count).astype(np.uint8)
-    images = rng.integers(0, 40, size=(count, 28, 28)).astype(np.uint8)
-    for index, label in enumerate(labels):
-        images[index, 4 + 2 * label:6 + 2 * label, 4:24] = 255
-    return images, labels
-
-
-@pytest.fixture
-def fake_mnist(monkeypatch):
-    train, test = _fake_mnist(3000, 0), _fake_mnist(ch03.CHECK_IMAGES, 1)
-    monkeypatch.setattr("utils.data.load_mnist", lambda *args, **kwargs: (train, test))
-    return train
-
-
 def _deeper(activation="relu", units=256, dropout=(0.3, 0.3), optimizer="adam", hidden=2):
     keras = pytest.importorskip("keras")
     keras.utils.set_random_seed(0)
@@ -226,7 +322,7 @@ def _deeper(activation="relu", units=256, dropout=(0.3, 0.3), optimizer="adam", 
 def _trained(model, train):
     import keras
 
-    x, y = train
+    x, y = train[0][:3000], train[1][:3000]
     model.fit(x.reshape(len(x), 784).astype("float32") / 255,
               keras.utils.to_categorical(y, 10), epochs=3, batch_size=128, verbose=0)
     return model
@@ -258,3 +354,60 @@ def test_03_3_gives_a_hint_for_an_untrained_model(fake_mnist):
 
 def test_03_3_gives_a_hint_for_something_that_is_not_a_model():
     assert "Keras model" in hint_for(ch03.deeper_network, [1, 2, 3])
+
+
+# ---------------------------------------------------------------- chapter 03's grading tests
+def _graded(name, namespace):
+    from utils import grading
+
+    path, = grading.DEFAULT_TESTS.glob("03_*.py")
+    return getattr(grading.load_module(path), name)(grading.Answers(namespace))
+
+
+def _feedback(name, namespace):
+    with pytest.raises(AssertionError) as failed:
+        _graded(name, namespace)
+    return str(failed.value)
+
+
+def test_03_grading_accepts_the_right_answers(fake_mnist):
+    _graded("small_model_within_budget_reaches_the_target", {"small_model": _builder()})
+    _graded("standardise_uses_the_training_statistics", {"standardise": _standardise})
+    _graded("deeper_network_is_built_and_trained", {"deeper": _trained(_deeper(), fake_mnist)})
+
+
+@pytest.mark.parametrize("namespace, words", [
+    ({"small_model": _builder(units=64)}, "over the budget"),
+    ({"small_model": _builder(learning_rate=1e-7)}, "below 92%"),
+    ({"small_model": _builder(compile_it=False)}, "compile the model"),
+])
+def test_03_1_grading_names_the_mistakes(fake_mnist, namespace, words):
+    assert words in _feedback("small_model_within_budget_reaches_the_target", namespace)
+
+
+def test_03_1_grading_feedback_for_a_model_instead_of_a_function(fake_mnist):
+    feedback = _feedback("small_model_within_budget_reaches_the_target",
+                         {"small_model": _builder()()})
+    assert "not a model" in feedback
+
+
+def test_03_1_grading_reports_an_unanswered_exercise_as_such(fake_mnist):
+    def small_model():
+        raise NotImplementedError("Exercise 03.1 is not answered yet")
+
+    with pytest.raises(NotImplementedError):
+        _graded("small_model_within_budget_reaches_the_target", {"small_model": small_model})
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (_own_statistics, "their own statistics"),
+    (_per_pixel, "ONE mean"),
+    (lambda a, b: _standardise(a, b)[0], "a pair"),
+])
+def test_03_2_grading_names_the_mistakes(wrong, words):
+    assert words in _feedback("standardise_uses_the_training_statistics", {"standardise": wrong})
+
+
+def test_03_3_grading_names_an_untrained_model(fake_mnist):
+    assert "did you train it" in _feedback("deeper_network_is_built_and_trained",
+                                           {"deeper": _deeper()})

@@ -10,6 +10,7 @@ import nbformat
 import numpy as np
 import pytest
 
+import utils
 from utils import exercises, grading
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -40,7 +41,7 @@ def digest(folder):
 # The fixtures that try what the grader's guards stop; their rows expect the guards on.
 GUARDED = {"writes_outside_its_folder.ipynb": "files", "opens_network_connections.ipynb": "net"}
 ESCAPES = [Path.home() / maker.ESCAPE_NAME, Path("/tmp") / maker.ESCAPE_NAME,
-           Path(grading.__file__).with_name(maker.ESCAPE_NAME)]
+           Path(utils.__file__).with_name(maker.ESCAPE_NAME)]
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +49,16 @@ def graded(tmp_path_factory):
     """Grade the chapter 01 fixture folder once, as `make grade` does (~35 s on 2 free cores)."""
     out = tmp_path_factory.mktemp("grades")
     before = digest(SUBMISSIONS)
-    prefix, isolation = grading.kernel_isolation()
+    isolation = grading.kernel_isolation()
     for escape in ESCAPES:
         escape.unlink(missing_ok=True)
     results = grading.grade_folder(SUBMISSIONS, out=out, progress=False)
     escaped = [escape for escape in ESCAPES if escape.exists()]
     for escape in escaped:  # where the system allows no guard: clean up after the submission
         escape.unlink()
-    guards = {"net": "--net" in prefix, "files": "--mount" in prefix}
+    guards = {"net": isolation.mode != "off", "files": isolation.mode == "files"}
     return {"out": out, "results": {r.submission: r for r in results}, "before": before,
-            "guards": guards, "isolation": isolation, "escaped": escaped}
+            "guards": guards, "isolation": isolation.description, "escaped": escaped}
 
 
 def test_every_fixture_submission_gets_its_expected_row(graded):
@@ -75,7 +76,7 @@ def test_a_submission_cannot_write_outside_its_temporary_folder(graded):
     assert graded["escaped"] == []
     feedback = (graded["out"] / "feedback" / "writes_outside_its_folder.ipynb.txt").read_text()
     assert feedback.count("raised OSError: [Errno 30] Read-only file system") == 3
-    assert "6/6 points" in feedback, "the exercises are graded all the same"
+    assert "9/9 points" in feedback, "the exercises are graded all the same"
 
 
 def test_a_submission_cannot_reach_the_network(graded):
@@ -84,7 +85,7 @@ def test_a_submission_cannot_reach_the_network(graded):
     feedback = (graded["out"] / "feedback" / "opens_network_connections.ipynb.txt").read_text()
     assert "raised OSError: [Errno 101] Network is unreachable" in feedback
     assert "raised URLError" in feedback
-    assert "6/6 points" in feedback, "the exercises are graded all the same"
+    assert "9/9 points" in feedback, "the exercises are graded all the same"
 
 
 def test_every_file_in_the_folder_has_a_row_and_a_feedback_file(graded):
@@ -98,24 +99,25 @@ def test_grading_never_modifies_the_submissions(graded):
 
 
 @pytest.mark.parametrize("name, phrases", [
-    ("full_marks.ipynb", ["6/6 points, status ok", "Exercise 01.3: 1/1, passed"]),
-    ("partly_correct.ipynb", ["Exercise 01.2: 0/3, failed: cost_gradient_b differs",
+    ("full_marks.ipynb", ["9/9 points, status ok", "Exercise 01.4: 1/1, passed"]),
+    ("partly_correct.ipynb", ["Exercise 01.2: 0/2, failed: the ratio is upside down",
                               "AND needs [0, 0, 0, 1]"]),
     ("exception_in_first_exercise.ipynb", [
-        "`sigmoid_prime` is not defined", "code cell 15 (exercise 01.1) raised NameError"]),
-    ("syntax_error.ipynb", ["(exercise 01.3) raised SyntaxError"]),
-    ("infinite_loop.ipynb", ["Exercise 01.2: 0/3, failed: took longer than 5 s",
+        "`cross_entropy_gradients` is not defined",
+        "code cell 16 (exercise 01.1) raised NameError"]),
+    ("syntax_error.ipynb", ["(exercise 01.4) raised SyntaxError"]),
+    ("infinite_loop.ipynb", ["Exercise 01.2: 0/2, failed: took longer than 5 s",
                              "(exercise 01.2) was stopped after 20 s"]),
-    ("sys_exit.ipynb", ["6/6 points", "raised SystemExit: that is enough for today"]),
-    ("kernel_crash.ipynb", ["6/6 points", "stopped the kernel (it was killed by SIGSEGV)",
+    ("sys_exit.ipynb", ["9/9 points", "raised SystemExit: that is enough for today"]),
+    ("kernel_crash.ipynb", ["9/9 points", "stopped the kernel (it was killed by SIGSEGV)",
                             "ran again in a fresh kernel, without it"]),
-    ("prints_50_mb.ipynb", ["6/6 points", "was cut at 100,000 characters"]),
-    ("deleted_exercise_cell.ipynb", ["`cost_gradient_b` is not defined"]),
+    ("prints_50_mb.ipynb", ["9/9 points", "was cut at 100,000 characters"]),
+    ("deleted_exercise_cell.ipynb", ["`slowdown` is not defined"]),
     ("unchanged_student_copy.ipynb", [
-        "0/6 points, status ok", "Exercise 01.2: 0/3, failed: not answered yet",
+        "0/9 points, status ok", "Exercise 01.2: 0/2, failed: not answered yet",
         "`w_and` is still `...`"]),
     ("notebook_as_shipped.ipynb", [
-        "0/6 points, status ok", "Exercise 01.1: 0/2, failed: not answered yet",
+        "0/9 points, status ok", "Exercise 01.1: 0/3, failed: not answered yet",
         "still has its Solutions appendix: it was not run"]),
     ("invalid_json.ipynb", ["not graded, status unreadable", "not valid JSON"]),
     ("not_a_notebook.txt", ["not valid JSON"]),
@@ -200,7 +202,7 @@ def test_limits_and_the_notebook_timeout_apply_and_private_tests_replace_the_rep
                    "import time\ntime.sleep(SLEEP)",
                    "time.sleep(SLEEP)",
                    "last = True")
-    isolated = bool(grading.kernel_isolation()[0])
+    isolated = grading.kernel_isolation().mode != "off"
 
     result, = grading.grade_folder(folder, tests, tmp_path / "out", progress=False,
                                    limits=grading.Limits(memory_bytes=512 * 1024**2))
@@ -236,7 +238,11 @@ def after_the_crash(answers):
 
 
 def test_a_kernel_that_cannot_start_again_keeps_the_verdicts_already_found(tmp_path):
-    """A grading test crashes the kernel; the submission made sure no kernel starts again."""
+    """A grading test crashes the kernel; the submission made sure no kernel starts again.
+
+    The grader once took "the notebook's clock has started" for "this kernel has started", so
+    the failed restart was re-raised as the grader's own failure and 98.1's point was lost.
+    """
     tests, folder = tmp_path / "private", tmp_path / "submissions"
     tests.mkdir()
     folder.mkdir()
@@ -255,6 +261,10 @@ def test_a_kernel_that_cannot_start_again_keeps_the_verdicts_already_found(tmp_p
     assert result.points() == {"98.1": 1, "98.2": 0, "98.3": 0}
     assert any("the kernel did not start again" in problem for problem in result.problems)
     assert not any("the grader itself failed" in problem for problem in result.problems)
+    feedback = (tmp_path / "out" / "feedback" / "restart.ipynb.txt").read_text()
+    assert feedback.startswith("restart.ipynb (chapter 98): 1/3 points, status errors\n")
+    assert "Exercise 98.1: 1/1, passed" in feedback
+    assert "the grading test of exercise 98.2 stopped the kernel" in feedback
 
 
 # Pieces that need no kernel.
@@ -288,8 +298,8 @@ def test_the_chapter_comes_from_the_exercise_ids_then_from_the_file_name():
 
 def test_chapter_01_tests_carry_points_parameters_and_limits():
     chapter = grading.find_chapter_tests(grading.DEFAULT_TESTS)["01"]
-    assert chapter.exercises == {"01.1": 2, "01.2": 3, "01.3": 1}
-    assert chapter.parameters == {"EPOCHS": 150}
+    assert chapter.exercises == {"01.1": 3, "01.2": 2, "01.3": 3, "01.4": 1}
+    assert chapter.parameters == {"EPOCHS": 100, "N_SAMPLES": 300, "LAYER_BATCH": 256}
     assert (chapter.cell_timeout, chapter.notebook_timeout, chapter.test_timeout) == (20, 120, 5)
 
 
@@ -309,6 +319,22 @@ def test_answers_name_a_missing_variable_plainly():
     assert answers["w"] == 1 and answers.get("b") is None and "b" not in answers
     with pytest.raises(AssertionError, match="`b` is not defined in your notebook"):
         answers["b"]
+
+
+def test_the_guard_sets_the_limits_then_becomes_the_kernel(tmp_path):
+    """guard.py, run as the grader runs it (no isolation here), execs the command it is given."""
+    import resource
+    import subprocess
+    import sys
+
+    show = "import resource; print(*resource.getrlimit(resource.RLIMIT_DATA))"
+    command = grading.sandbox.guarded([sys.executable, "-c", show], grading.Isolation("off"),
+                                      512 * 1024**2, tmp_path)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.split() == [str(512 * 1024**2)] * 2, done.stderr
+    assert resource.getrlimit(resource.RLIMIT_DATA)[0] != 512 * 1024**2, "the grader's own: not"
+    with pytest.raises(ValueError, match="isolation mode"):
+        grading.Isolation("everything")
 
 
 def test_memory_sizes_read_like_4g_or_none():
@@ -426,6 +452,21 @@ def _staircase(step, rate=0.05, every=1000):
     return rate * 0.1 ** (step // every)
 
 
+def _two_layer_gradients(W1, b1, W2, b2, X, y, tanh_derivative=True):
+    """Chapter 04's two-layer tanh network with a sigmoid output: mean cross-entropy gradients."""
+    h = np.tanh(X @ W1 + b1)
+    error = (1 / (1 + np.exp(-(h @ W2 + b2))) - y.reshape(-1, 1)) / len(X)
+    back = error @ W2.T * ((1 - h ** 2) if tanh_derivative else 1)
+    return X.T @ back, back.sum(axis=0), h.T @ error, error.sum(axis=0)
+
+
+def _history(train, val):
+    return {"loss": [0.5], "accuracy": [train], "val_loss": [1 - val], "val_accuracy": [val]}
+
+
+_TUNING = {(0.1, 32): _history(0.95, 0.90), (0.1, 256): _history(0.90, 0.91),
+           (0.5, 32): _history(0.99, 0.89), (0.5, 256): _history(0.93, 0.92)}
+
 WRONG_ANSWERS = [
     ("02", "log_softmax_is_right_and_finite_for_extreme_scores",
      {"log_softmax": lambda Z: np.log(_softmax(Z))}, "give inf or nan"),
@@ -441,10 +482,16 @@ WRONG_ANSWERS = [
     ("02", "softmax_jacobian_matches_finite_differences",
      {"softmax_jacobian": lambda z: np.diag(_softmax(np.asarray(z)[None])[0])},
      "the diagonal alone"),
-    ("04", "largest_stable_rate_is_the_edge_of_divergence",
-     {"largest_stable_rate": lambda a: 1 / a}, "the best rate, not the largest"),
-    ("04", "updates_per_epoch_counts_the_last_smaller_batch",
-     {"updates_per_epoch": lambda n, b: n // b}, "the last, smaller batch"),
+    ("04", "learning_rate_and_batch_size_chosen_on_validation",
+     {"tuning_results": _TUNING, "chosen": (0.5, 32), "EPOCHS": 1}, "training accuracy"),
+    ("04", "learning_rate_and_batch_size_chosen_on_validation",
+     {"tuning_results": {}, "chosen": (0.1, 32), "EPOCHS": 1}, "train every combination"),
+    ("04", "hidden_layer_gradients_match_finite_differences",
+     {"hidden_layer_gradients": lambda *a: _two_layer_gradients(*a, tanh_derivative=False)},
+     "through the tanh"),
+    ("04", "hidden_layer_gradients_match_finite_differences",
+     {"hidden_layer_gradients": lambda *a: [len(a[4]) * g for g in _two_layer_gradients(*a)]},
+     "mean over the points"),
     ("04", "schedule_divides_by_ten_in_steps_of_1000",
      {"my_schedule": lambda step: 0.05 * 0.1 ** (step / 1000)}, "a smooth decay"),
     ("04", "schedule_divides_by_ten_in_steps_of_1000",
@@ -461,12 +508,12 @@ WRONG_ANSWERS = [
          m.shape[0] // s, s, m.shape[1] // s, s, m.shape[2]).max(axis=(1, 3))}, "max-pooling"),
     ("05", "forward_flops_count_a_multiply_add_as_two",
      {"conv2d_forward_flops": lambda n, k, c, f: n * n * k * k * c * f}, "counts multiply-adds"),
-    ("06", "effective_batch_and_scaled_learning_rate",
-     {"effective_batch": 128, "scaled_lr": 0.04}, "one node"),
-    ("06", "effective_batch_and_scaled_learning_rate",
-     {"effective_batch": 512, "scaled_lr": 0.01}, "changes the learning rate"),
-    ("06", "ring_allreduce_sends_twice_n_minus_one_chunks",
-     {"ring_allreduce_bytes": lambda n, w, b=4: (w - 1) / w * n * b}, "reduce-scatter"),
+    ("06", "crossover_makes_latency_and_bandwidth_parts_equal",
+     {"crossover_bytes": lambda n, alpha, beta: alpha * beta}, "one message's worth"),
+    ("06", "crossover_makes_latency_and_bandwidth_parts_equal",
+     {"crossover_bytes": lambda n, alpha, beta: 2 * (n - 1) * alpha * beta}, "crossed one link"),
+    ("06", "crossover_makes_latency_and_bandwidth_parts_equal",
+     {"crossover_bytes": lambda n, alpha, beta: n * alpha * beta / 8}, "not bits"),
     ("06", "rank_zero_lines_and_collectives",
      {"writes_on_every_rank": {5, 8, 9, 10}, "rank0_only": {5, 8, 9, 10}}, "wait forever"),
     ("06", "rank_zero_lines_and_collectives",
@@ -483,11 +530,16 @@ def test_grading_tests_name_the_mistakes_learners_make(chapter, name, namespace,
 
 
 @pytest.mark.parametrize("chapter, name, namespace", [
-    ("04", "updates_per_epoch_counts_the_last_smaller_batch",
-     {"updates_per_epoch": lambda n, b: -(-n // b)}),
+    ("04", "learning_rate_and_batch_size_chosen_on_validation",
+     {"tuning_results": _TUNING, "chosen": [0.5, 256], "EPOCHS": 1}),
+    ("04", "hidden_layer_gradients_match_finite_differences",
+     {"hidden_layer_gradients": lambda *a: [g.reshape(1, -1) if g.ndim == 1 else g
+                                            for g in _two_layer_gradients(*a)]}),
     ("04", "schedule_divides_by_ten_in_steps_of_1000", {"my_schedule": _staircase}),
     ("06", "rank_zero_lines_and_collectives",
      {"writes_on_every_rank": [10, 9, 8, 5], "rank0_only": (8, 9, 10)}),
+    ("06", "crossover_makes_latency_and_bandwidth_parts_equal",
+     {"crossover_bytes": lambda n, alpha, beta: n * beta * alpha}),
 ])
 def test_grading_tests_accept_right_answers_written_another_way(chapter, name, namespace):
     _grading_test(chapter, name)(grading.Answers(namespace))

@@ -233,7 +233,8 @@ def plot_runs(runs: Sequence[PlaygroundRun], columns: int = 4, *, losses: bool =
     """The static playground: one decision-boundary panel per run, in a grid.
 
     `points` chooses which points are drawn ("test" or "train"); the title always gives the test
-    accuracy. With `losses=True` a second row per run shows its train and test loss curves.
+    accuracy. With `losses=True` a second row per run shows its training and validation loss
+    curves (Keras's `val_loss`: whatever the run passed as `validation_data`).
     """
     runs = list(runs)
     if not runs or not all(isinstance(run, PlaygroundRun) for run in runs):
@@ -264,13 +265,13 @@ def plot_runs(runs: Sequence[PlaygroundRun], columns: int = 4, *, losses: bool =
 
 
 def plot_losses(run: PlaygroundRun, ax: Any = None) -> Any:
-    """Train and test loss curves of a run (Keras history keys 'loss' and 'val_loss')."""
+    """Training and validation loss curves of a run (Keras history keys 'loss', 'val_loss')."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 3))
-    for key, name in (("loss", "train"), ("val_loss", "test")):
+    for key, name in (("loss", "training"), ("val_loss", "validation")):
         if key in run.history:
             ax.plot(np.arange(1, len(run.history[key]) + 1), run.history[key], label=name)
     ax.set(xlabel="epoch", ylabel="loss")

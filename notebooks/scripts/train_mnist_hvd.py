@@ -9,7 +9,8 @@ Two styles, the same mathematics:
 
 `hvd.*` below is Horovod's API; `distributed.*` (threads, GPU pinning, shards) is the course's.
 
-Rank 0 writes the results (throughput, time per epoch, test accuracy) as JSON to --out.
+Rank 0 writes the results (throughput, time per epoch, test accuracy and, with --val-samples,
+the validation curve for time-to-accuracy) as JSON to --out.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="epochs to ramp the learning rate from base-lr to base-lr × ranks")
     parser.add_argument("--train-samples", type=int, default=MNIST_TRAIN_SIZE,
                         help="use the first N training images (split over the ranks)")
+    parser.add_argument("--val-samples", type=int, default=0,
+                        help="the LAST N training images, held out: rank 0 measures the "
+                        "validation accuracy on them during training (time-to-accuracy)")
+    parser.add_argument("--evaluations-per-epoch", type=int, default=4)
     parser.add_argument("--threads", type=int, default=0,
                         help="TensorFlow threads per rank (default: cores // ranks per node)")
     parser.add_argument("--seed", type=int, default=42)
@@ -47,6 +52,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.train_samples > MNIST_TRAIN_SIZE:
         parser.error(f"--train-samples: MNIST has {MNIST_TRAIN_SIZE} training images")
+    if args.val_samples < 0 or args.train_samples + args.val_samples > MNIST_TRAIN_SIZE:
+        parser.error(f"--train-samples + --val-samples: MNIST has {MNIST_TRAIN_SIZE} training "
+                     "images, and the validation images must not be trained on")
+    if args.evaluations_per_epoch < 1:
+        parser.error("--evaluations-per-epoch must be at least 1")
     if args.base_lr <= 0 or args.warmup_epochs < 0 or args.threads < 0:
         parser.error("--base-lr must be positive; --warmup-epochs and --threads not negative")
     if args.warmup_epochs != int(args.warmup_epochs):
@@ -71,21 +81,71 @@ def weights_digest(model) -> str:
     return digest.hexdigest()
 
 
-def train_with_fit(model, x, y, args, lr, hvd):
+class Progress:
+    """Rank 0's clock and validation curve, shared by both training styles.
+
+    The clock counts training time only: while rank 0 measures the validation accuracy (the
+    other ranks wait for it at their next allreduce), it is stopped.
+    """
+
+    def __init__(self, x_val, y_val, evaluations_per_epoch, steps_per_epoch, images_per_step):
+        self.x_val, self.y_val = x_val, y_val
+        self.every = max(1, steps_per_epoch // evaluations_per_epoch) if len(x_val) else 0
+        self.steps_per_epoch, self.images_per_step = steps_per_epoch, images_per_step
+        self.curve = []  # [training seconds, images seen by the job, validation accuracy]
+        self.epoch_seconds = []
+        self.trained = 0.0  # training seconds before the current stretch
+        self.started = None
+
+    def start(self):
+        self.started = time.perf_counter()
+
+    def seconds(self):
+        return self.trained + time.perf_counter() - self.started
+
+    def after_step(self, model, epoch, step):
+        if not self.every or (step + 1) % self.every:
+            return
+        self.trained = self.seconds()
+        import numpy as np
+
+        accuracy = float(np.mean(np.concatenate([
+            np.argmax(model(self.x_val[i:i + 500], training=False), axis=1)
+            for i in range(0, len(self.x_val), 500)]) == self.y_val))
+        images = (epoch * self.steps_per_epoch + step + 1) * self.images_per_step
+        self.curve.append([self.trained, images, accuracy])
+        self.start()
+
+    def end_epoch(self, epoch, epochs, loss, accuracy=None):
+        self.epoch_seconds.append(self.seconds() - sum(self.epoch_seconds))
+        from utils.distributed import rank0_print
+
+        rank0_print(f"epoch {epoch + 1}/{epochs}: {self.epoch_seconds[-1]:.1f} s, loss {loss:.4f}"
+                    + ("" if accuracy is None else f", accuracy {accuracy:.4f}")
+                    + (f", validation accuracy {self.curve[-1][2]:.4f}" if self.curve else ""))
+
+
+def train_with_fit(model, x, y, args, lr, hvd, progress):
     """model.fit with Horovod's Keras API (`hvd` is utils.horovod_keras, Horovod's names)."""
     import keras
 
     optimizer = hvd.DistributedOptimizer(keras.optimizers.SGD(lr, momentum=0.9))
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=False)  # Horovod's ops cannot run in XLA
-    epoch_seconds = []
 
-    class EpochTimer(keras.callbacks.Callback):
+    class Report(keras.callbacks.Callback):  # the clock, the validation curve, one line an epoch
+        def on_train_begin(self, logs=None):
+            progress.start()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if hvd.rank() == 0:
+                progress.after_step(self.model, self.epoch, batch)
+
         def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
+            self.epoch = epoch
 
         def on_epoch_end(self, epoch, logs=None):
-            epoch_seconds.append(time.perf_counter() - self.start)
+            progress.end_epoch(epoch, args.epochs, logs["loss"], logs["accuracy"])
 
     callbacks = [
         hvd.callbacks.BroadcastGlobalVariablesCallback(root_rank=0),  # same start on every rank
@@ -93,15 +153,14 @@ def train_with_fit(model, x, y, args, lr, hvd):
     ]
     if args.warmup_epochs:  # lr / size -> lr, batch by batch; momentum rescaled to match
         callbacks.append(hvd.callbacks.LearningRateWarmupCallback(
-            initial_lr=lr, warmup_epochs=int(args.warmup_epochs), momentum_correction=True,
-            verbose=1))
-    callbacks.append(EpochTimer())
+            initial_lr=lr, warmup_epochs=int(args.warmup_epochs), momentum_correction=True))
+    callbacks.append(Report())
     history = model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, shuffle=True,
-                        callbacks=callbacks, verbose=2 if hvd.rank() == 0 else 0)
-    return epoch_seconds, history.history["loss"][-1]
+                        callbacks=callbacks, verbose=0)  # Report prints, on rank 0 only
+    return history.history["loss"][-1]
 
 
-def train_with_custom_loop(model, x, y, args, lr, hvd):
+def train_with_custom_loop(model, x, y, args, lr, hvd, progress):
     """The same training, written out: gradient, allreduce, update (horovod.tensorflow's ops)."""
     import horovod.tensorflow as hvd_tf  # the collective operations themselves
     import keras
@@ -131,19 +190,19 @@ def train_with_custom_loop(model, x, y, args, lr, hvd):
         optimizer.apply(grads, model.trainable_variables)  # identical update everywhere
         return loss
 
-    epoch_seconds = []
+    progress.start()
     for epoch in range(args.epochs):
-        start, loss_sum = time.perf_counter(), tf.constant(0.0)
+        loss_sum = tf.constant(0.0)
         for step, (images, labels) in enumerate(dataset):
             if step == 0 or epoch < args.warmup_epochs:  # linear warm-up, batch by batch
                 optimizer.learning_rate = distributed.warmup_learning_rate(
                     epoch + step / steps_per_epoch, lr, hvd.size(), args.warmup_epochs)
             loss_sum += train_step(images, labels)  # a tensor: no wait for the step to finish
-        epoch_seconds.append(time.perf_counter() - start)
+            if hvd.rank() == 0:
+                progress.after_step(model, epoch, step)
         mean_loss = float(hvd_tf.allreduce(loss_sum / steps_per_epoch, op=hvd_tf.Average))
-        distributed.rank0_print(f"Epoch {epoch + 1}/{args.epochs} - {epoch_seconds[-1]:.1f}s - "
-                                f"loss: {mean_loss:.4f}")
-    return epoch_seconds, mean_loss
+        progress.end_epoch(epoch, args.epochs, mean_loss)
+    return mean_loss
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import numpy as np
 
-    (x_train, y_train), (x_test, y_test) = load_data(args.train_samples)
+    (x_all, y_all), (x_test, y_test) = load_data()
+    x_train, y_train = x_all[:args.train_samples], y_all[:args.train_samples]
+    x_val, y_val = x_all[len(x_all) - args.val_samples:], y_all[len(x_all) - args.val_samples:]
     x, y = distributed.shard(x_train, y_train, rank=hvd.rank(), size=hvd.size())
 
     # 4. Model and optimizer; linear scaling rule: N ranks take N times bigger steps.
@@ -184,7 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     model = build_cnn()
     lr = args.base_lr * hvd.size()
     train = train_with_fit if args.loop == "fit" else train_with_custom_loop
-    epoch_seconds, final_loss = train(model, x, y, args, lr, hvd)
+    steps_per_epoch = -(-len(x) // args.batch_size) if args.loop == "fit" else \
+        len(x) // args.batch_size  # the custom loop drops the last, partial batch
+    progress = Progress(x_val, y_val, args.evaluations_per_epoch, steps_per_epoch,
+                        args.batch_size * hvd.size())
+    final_loss = train(model, x, y, args, lr, hvd, progress)
+    epoch_seconds = progress.epoch_seconds
 
     # 5. Every rank must now hold the very same weights: compare fingerprints.
     digest = np.frombuffer(bytes.fromhex(weights_digest(model)), dtype=np.uint8)
@@ -202,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             "epoch_seconds": epoch_seconds,
             "images_per_second": images_per_epoch * len(steady) / sum(steady),
             "final_loss": final_loss, "test_accuracy": accuracy,
+            "validation_curve": progress.curve, "val_samples": args.val_samples,
             "weights_identical": bool((digests == digests[0]).all()),
         }
         print(f"test accuracy {accuracy:.4f}, {result['images_per_second']:.0f} images/s, "

@@ -31,12 +31,17 @@ def train_with_mirrored_strategy(x, y, args):
         model.compile(optimizer=keras.optimizers.SGD(args.base_lr * replicas, momentum=0.9),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     epoch_seconds = []
+
+    def epoch_end(epoch, logs):
+        epoch_seconds.append(epoch_seconds.pop() + time.perf_counter())
+        print(f"epoch {epoch + 1}/{args.epochs}: {epoch_seconds[-1]:.1f} s, loss "
+              f"{logs['loss']:.4f}, accuracy {logs['accuracy']:.4f}", flush=True)
+
     timer = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda epoch, logs: epoch_seconds.append(-time.perf_counter()),
-        on_epoch_end=lambda epoch, logs: epoch_seconds.append(epoch_seconds.pop()
-                                                               + time.perf_counter()))
+        on_epoch_end=epoch_end)
     # fit splits each global batch over the replicas and all-reduces the gradients itself
-    model.fit(x, y, batch_size=args.batch_size * replicas, epochs=args.epochs, verbose=2,
+    model.fit(x, y, batch_size=args.batch_size * replicas, epochs=args.epochs, verbose=0,
               callbacks=[timer])
     return model, replicas, epoch_seconds
 

@@ -2,29 +2,44 @@
 
 Each test runs in the submission's kernel after all of its cells and receives `answers`, the
 notebook's variables by name. A failed `assert` scores 0 and its message is the feedback.
+Trained models are measured on the 5,000 held-back training images (`utils.checks.ch03`),
+which the notebook never trains or chooses on, never on the test set.
 """
 
 import numpy as np
 
+from utils.checks import Hint, NotAnswered, ch03
 from utils.grading import graded
 
-# The chapter's experiments on 6,000 images for one epoch each (the chapter then asserts only
-# what that size can show), and one epoch for the exercise's network.
-PARAMETERS = {"TRAIN_SAMPLES": 6000, "EXPERIMENT_EPOCHS": 1, "EPOCHS": 1}
+# The chapter's experiments on 4,000 images for one epoch each (the chapter then asserts only
+# what that size can show; every choice it makes at that size is the same on every run), and
+# one epoch for the exercises' networks. Exercise 03.1 is trained by the check's own fixed
+# recipe, whatever these say.
+PARAMETERS = {"TRAIN_SAMPLES": 4000, "EXPERIMENT_EPOCHS": 1, "EPOCHS": 1}
 CELL_TIMEOUT = 120  # seconds; generous, so that a loaded machine changes no status
 NOTEBOOK_TIMEOUT = 480
-TEST_TIMEOUT = 30
+TEST_TIMEOUT = 60
 
 
-@graded("03.1", points=2)
-def parameter_count_of_dense_stacks(answers):
-    count = answers["dense_parameter_count"]
-    for sizes, expected in [([784, 10, 10], 7960), ([784, 512, 10], 407050), ([3, 1], 4),
-                            ([10, 20, 30, 5], 1005)]:
-        got = count(list(sizes))
-        assert got == expected, (
-            f"dense_parameter_count({sizes}) gave {got}; each layer has one weight per input and "
-            "neuron, plus one bias per neuron")
+@graded("03.1", points=3)
+def small_model_within_budget_reaches_the_target(answers):
+    import keras
+
+    small_model = answers["small_model"]
+    assert not isinstance(small_model, keras.Model), (
+        "small_model should be the function that builds a new compiled model, not a model")
+    assert callable(small_model), f"small_model should be a function, got {type(small_model)}"
+    try:
+        model, accuracy = ch03.train_by_the_recipe(small_model)
+    except NotAnswered:  # small_model() still raises NotImplementedError
+        raise NotImplementedError("Exercise 03.1 is not answered yet") from None
+    except Hint as hint:
+        raise AssertionError(str(hint)) from None
+    assert accuracy >= ch03.TARGET, (
+        f"within the budget ({model.count_params():,} parameters), but trained the check's way "
+        f"it reaches {accuracy:.1%} of the held-back images, below {ch03.TARGET:.0%}. Compare "
+        "activations, widths and learning rates on the validation split (X_val), not on the "
+        "default settings alone")
 
 
 @graded("03.2", points=2)
@@ -32,15 +47,24 @@ def standardise_uses_the_training_statistics(answers):
     standardise = answers["standardise"]
     rng = np.random.default_rng(3)
     train = rng.integers(0, 256, size=(50, 28, 28)).astype(np.uint8)
+    train[:, :2, :] = 0  # blank border rows, as in MNIST
     test = rng.integers(100, 256, size=(20, 28, 28)).astype(np.uint8)
-    new_train, new_test = standardise(train, test)
-    new_train, new_test = np.asarray(new_train), np.asarray(new_test)
+    result = standardise(train, test)
+    assert isinstance(result, tuple | list) and len(result) == 2, (
+        "standardise should return a pair: (standardised train, standardised test)")
+    new_train, new_test = (np.asarray(part) for part in result)
     assert new_train.shape == train.shape and new_test.shape == test.shape, "keep the shapes"
     assert new_train.dtype == np.float32 and new_test.dtype == np.float32, "return float32"
+    assert np.all(np.isfinite(new_train)), (
+        "inf or nan in the result: a pixel blank in every image has standard deviation 0; use "
+        "ONE mean and ONE standard deviation over all pixels")
     assert abs(float(new_train.mean())) < 1e-3 and abs(float(new_train.std()) - 1) < 1e-3, (
         "the standardised training images should have mean 0 and standard deviation 1")
     assert float(new_test.mean()) > 0.3, (
         "the test images were standardised with their own statistics; use the training ones")
+    expected = (test.mean() - train.mean()) / train.std()
+    assert abs(float(new_test.mean()) - expected) < 1e-3, (
+        "transform the test images exactly like the training images, with the same two numbers")
 
 
 @graded("03.3", points=3)
@@ -48,12 +72,14 @@ def deeper_network_is_built_and_trained(answers):
     import keras
 
     deeper = answers["deeper"]
+    assert isinstance(deeper, keras.Model), f"deeper should be a Keras model, got {type(deeper)}"
     dense = [layer for layer in deeper.layers if isinstance(layer, keras.layers.Dense)]
     dropout = [layer for layer in deeper.layers if isinstance(layer, keras.layers.Dropout)]
     assert [layer.units for layer in dense] == [256, 256, 10], (
         "expected two hidden Dense layers of 256 neurons and a 10-neuron output")
     assert len(dropout) == 2, "expected a Dropout layer after each hidden layer"
     assert deeper.count_params() == 269322, "the parameter count does not match the design"
-    x_test, y_test = answers["X_test"][:2000], answers["y_test"][:2000]
-    accuracy = float(np.mean(np.argmax(deeper.predict(x_test, verbose=0), axis=1) == y_test))
-    assert accuracy > 0.9, f"after training, test accuracy is {accuracy:.2f}; expected > 0.9"
+    accuracy = ch03.held_back_accuracy(deeper)
+    assert accuracy > 0.8, (
+        f"after training, it gets {accuracy:.1%} of the held-back images right; expected more "
+        "than 80% even after one short epoch: did you train it (fit on X_fit, Y_fit)?")

@@ -1,51 +1,150 @@
-"""Self-checks for chapter 01 (the sigmoid neuron)."""
+"""Self-checks for chapter 01 (the sigmoid neuron).
+
+The cross-entropy exercises are checked by property (finite differences, escaping a saturated
+start), so that nothing here spells out the gradient a learner is asked to derive.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from utils.checks import Hint, call, exercise, require
 from utils.checks import call_for_array as _call
-from utils.checks import exercise, require
 
 
 def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
+def _ce_cost(w, b, X, y):
+    with np.errstate(all="ignore"):  # a diverging answer gives inf, and then a hint
+        f = _sigmoid(X @ w + b)
+        return -np.mean(y * np.log(f) + (1 - y) * np.log(1 - f))
+
+
+def _quadratic_cost(w, b, X, y):
+    return 0.5 * np.mean((_sigmoid(X @ w + b) - y) ** 2)
+
+
+def _numeric_gradient(cost, w, b, X, y, h=1e-6):
+    grad_w = np.array([(cost(w + h * e, b, X, y) - cost(w - h * e, b, X, y)) / (2 * h)
+                       for e in np.eye(len(w))])
+    return grad_w, (cost(w, b + h, X, y) - cost(w, b - h, X, y)) / (2 * h)
+
+
+def _blobs(seed, n=200):
+    """Two overlapping clouds, like the chapter's (class 0 around (-1,-1), class 1 at (1,1))."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    X = rng.normal(scale=1.1, size=(n, 2)) + np.where(y[:, None] == 1, 1.0, -1.0)
+    return X, y
+
+
+def _accuracy(w, b, X, y):
+    return float(np.mean((_sigmoid(X @ w + b) >= 0.5) == y))
+
+
+def _pair(result, names):
+    require(isinstance(result, tuple | list) and len(result) == 2,
+            f"return a pair {names}; got {type(result).__name__}")
+    try:
+        return np.asarray(result[0], dtype=float), np.asarray(result[1], dtype=float)
+    except (TypeError, ValueError):
+        raise Hint(f"the pair {names} should hold numbers") from None
+
+
 @exercise("01.1")
-def sigmoid_derivative(sigmoid_prime):
-    z = np.linspace(-6, 6, 25)
-    out = _call(sigmoid_prime, z)
-    require(out.shape == z.shape, f"for an array of shape {z.shape} return the same shape, "
-            f"got {out.shape}")
-    h = 1e-5
-    numeric = (_sigmoid(z + h) - _sigmoid(z - h)) / (2 * h)
-    require(np.all(out > 0), "the sigmoid only ever rises, so its slope is positive everywhere")
-    require(np.allclose(out, out[::-1]), "the slope of the sigmoid is symmetric around z = 0")
-    require(np.allclose(out, numeric, atol=1e-6),
-            "compare your values with a finite difference (sigmoid(z+h) - sigmoid(z-h)) / 2h")
+def cross_entropy_gradient(cross_entropy_gradients):
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(60, 2)), rng.integers(0, 2, 60)
+    w, b = rng.normal(size=2), 0.3
+    grad_w, grad_b = _pair(call(cross_entropy_gradients, w.copy(), b, X.copy(), y.copy()),
+                           "(grad_w, grad_b)")
+    require(grad_w.shape == w.shape, f"grad_w needs one number per weight: shape {w.shape}, "
+            f"got {grad_w.shape}")
+    require(grad_b.size == 1, f"grad_b is one number (the bias is a scalar), got {grad_b.shape}")
+    grad_b = float(np.ravel(grad_b)[0])
+    numeric_w, numeric_b = _numeric_gradient(_ce_cost, w, b, X, y)
+    quad_w, quad_b = _numeric_gradient(_quadratic_cost, w, b, X, y)
+    require(not (np.allclose(grad_w, quad_w, rtol=1e-4) and np.isclose(grad_b, quad_b, rtol=1e-4)),
+            "that is the gradient of the QUADRATIC cost; differentiate the cross-entropy instead")
+    require(not (np.allclose(grad_w, -numeric_w, rtol=1e-4)
+                 and np.isclose(grad_b, -numeric_b, rtol=1e-4)),
+            "the sign is reversed: that points uphill (mind the minus in front of the cost)")
+    require(not (np.allclose(grad_w, numeric_w * len(y), rtol=1e-4)),
+            "that is the gradient of the SUM over the points; the exercise asks for the MEAN")
+    require(np.allclose(grad_w, numeric_w, rtol=1e-4, atol=1e-9),
+            "grad_w differs from a finite difference of the mean cross-entropy; write dC/df and "
+            "df/dz for one point and multiply them out before coding")
+    require(np.isclose(grad_b, numeric_b, rtol=1e-4, atol=1e-9),
+            "grad_w is right but grad_b is not: dz/db = 1 for every point")
+    X3, y3 = rng.normal(size=(7, 3)), rng.integers(0, 2, 7)
+    w3 = rng.normal(size=3)
+    grad_w, grad_b = _pair(call(cross_entropy_gradients, w3, -0.2, X3, y3), "(grad_w, grad_b)")
+    numeric_w, numeric_b = _numeric_gradient(_ce_cost, w3, -0.2, X3, y3)
+    require(grad_w.shape == (3,) and np.allclose(grad_w, numeric_w, rtol=1e-4, atol=1e-9)
+            and np.isclose(float(np.ravel(grad_b)[0]), numeric_b, rtol=1e-4, atol=1e-9),
+            "right on 2 inputs and 60 points but wrong on 3 inputs and 7 points: avoid "
+            "hard-coded sizes")
 
 
 @exercise("01.2")
-def bias_gradient(cost_gradient_b):
-    rng = np.random.default_rng(1)
-    X, y = rng.normal(size=(50, 2)), rng.integers(0, 2, 50)
-    w, b, h = rng.normal(size=2), 0.2, 1e-6
+def slowdown_ratio(slowdown):
+    z = np.array([-8.0, -3.0, -1.0, 0.0, 0.5, 2.0, 6.0])
+    out = _call(slowdown, z.copy())
+    require(out.shape == z.shape, f"return one ratio per score: shape {z.shape}, got {out.shape}")
+    require(np.all(np.isfinite(out)), "your ratios contain inf or nan")
+    h = 1e-6
 
-    def cost(bias):
-        return 0.5 * np.mean((_sigmoid(X @ w + bias) - y) ** 2)
+    def slope(cost):  # d cost / dz for one point of class 1, by finite differences
+        return (cost(z + h) - cost(z - h)) / (2 * h)
 
-    numeric = (cost(b + h) - cost(b - h)) / (2 * h)
-    out = _call(cost_gradient_b, w, b, X, y)
-    require(out.size == 1, f"return one number (the bias is a scalar), got shape {out.shape}")
-    require(not np.isclose(float(out), numeric * len(y), rtol=1e-4),
-            "that is the gradient of the SUM over the points; the exercise asks for the MEAN")
-    require(np.isclose(float(out), numeric, rtol=1e-4, atol=1e-9),
-            "chain rule: error (f - y), times the sigmoid's slope f(1 - f), times dz/db = 1, "
-            "averaged over the points")
+    quadratic = slope(lambda s: 0.5 * (_sigmoid(s) - 1) ** 2)
+    cross_entropy = slope(lambda s: -np.log(_sigmoid(s)))
+    ratio = quadratic / cross_entropy
+    require(not np.allclose(out, 1 / ratio, rtol=1e-3),
+            "upside down: 'how many times smaller' is quadratic over cross-entropy, below 1")
+    require(not np.allclose(out, np.abs(quadratic), rtol=1e-3),
+            "that is the quadratic cost's derivative itself; divide it by the cross-entropy's")
+    require(np.all((out > 0) & (out <= 0.25 + 1e-9)),
+            "the ratio is positive and never above 0.25 (where is the sigmoid steepest?)")
+    require(np.allclose(out, ratio, rtol=1e-4, atol=1e-9),
+            "compare dC/dz of the two costs for y = 1: the factor (f - y) is common to both; "
+            "what is left over?")
 
 
 @exercise("01.3")
+def escapes_a_saturated_start(train_cross_entropy):
+    X, y = _blobs(5)
+    w0, b0 = np.array([-4.0, -4.0]), 0.0
+    w, b = _pair(call(train_cross_entropy, w0.copy(), b0, X.copy(), y.copy(), 0.5, 0), "(w, b)")
+    require(b.size == 1, "b is one number")
+    b = float(b)
+    require(w.shape == (2,), f"w should keep one weight per input, got shape {w.shape}")
+    require(np.allclose(w, w0) and np.isclose(b, b0),
+            "with epochs=0 nothing should change: start from the w and b you are given")
+    w, b = _pair(call(train_cross_entropy, w0.copy(), b0, X.copy(), y.copy(), 0.5, 60), "(w, b)")
+    b = float(np.ravel(b)[0])
+    require(np.all(np.isfinite(w)) and np.isfinite(b), "training produced inf or nan")
+    start, after = _ce_cost(w0, b0, X, y), _ce_cost(w, b, X, y)
+    require(after < start, "the cross-entropy rose during training: step AGAINST the gradient")
+    stuck_w, stuck_b = w0.copy(), b0
+    for _ in range(60):
+        f = _sigmoid(X @ stuck_w + stuck_b)
+        delta = (f - y) * f * (1 - f)
+        stuck_w, stuck_b = stuck_w - 0.5 * X.T @ delta / len(y), stuck_b - 0.5 * np.mean(delta)
+    require(not (np.allclose(w, stuck_w, rtol=1e-6) and np.isclose(b, stuck_b)),
+            "it moves exactly as the quadratic cost does, and stays stuck: use your "
+            "cross-entropy gradient")
+    accuracy = _accuracy(w, b, X, y)
+    require(accuracy > 0.85, f"after 60 epochs from the saturated start, training accuracy is "
+            f"{accuracy:.2f}; it should have escaped (above 0.85). Is every epoch one step on "
+            "the whole batch, for both w and b?")
+    return (f"from w = (-4, -4), 60 epochs: accuracy {accuracy:.2f} with cross-entropy, "
+            f"{_accuracy(stuck_w, stuck_b, X, y):.2f} with the quadratic cost.")
+
+
+@exercise("01.4")
 def and_gate(answer):
     require(isinstance(answer, tuple | list) and len(answer) == 2,
             "pass a pair (w_and, b_and)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from utils.checks import Hint, exercise, require
+from utils.checks import Hint, call, exercise, require
 from utils.checks import call_for_array as _call
 
 
@@ -102,3 +102,54 @@ def softmax_jacobian_check(softmax_jacobian):
     J = _call(softmax_jacobian, big.copy())
     require(J.shape == (3, 3) and np.all(np.isfinite(J)),
             "for scores near 1000 your matrix contains inf or nan: use the stable softmax")
+
+
+def _margin_map(x, W, winner, rival):
+    return x * (W[:, winner] - W[:, rival])
+
+
+def _indices(result, k, size):
+    try:
+        out = np.asarray(result)
+    except (TypeError, ValueError):
+        raise Hint("return an array of pixel indices") from None
+    require(out.ndim == 1 and out.size == k,
+            f"return {k} flat pixel indices in a 1-D array, got shape {out.shape}")
+    require(np.issubdtype(out.dtype, np.integer),
+            f"return integer indices (0 to {size - 1}), not pixel values; got dtype {out.dtype}")
+    require(np.all((out >= 0) & (out < size)), f"indices run from 0 to {size - 1}")
+    require(len(set(out.tolist())) == k, "the same pixel appears twice")
+    return out
+
+
+@exercise("02.4")
+def decisive_pixels_check(decisive_pixels):
+    rng = np.random.default_rng(5)
+    x = np.where(rng.random(784) < 0.3, rng.random(784), 0.0).astype(np.float32)
+    W = rng.normal(scale=0.1, size=(784, 10)).astype(np.float32)
+    winner, rival, k = 5, 3, 12
+    out = _indices(call(decisive_pixels, x.copy(), W.copy(), winner, rival, k), k, 784)
+    share = _margin_map(x, W, winner, rival)
+    best = np.sort(share)[::-1][:k]
+    got = share[out]
+
+    def same_set(scores):
+        return np.isclose(np.sort(scores)[::-1][:k].sum(), scores[out].sum(), rtol=1e-6)
+
+    require(not np.allclose(got, np.sort(share)[:k]),
+            "those pixels count for the RIVAL: you want the largest shares of the margin")
+    require(not same_set(x * W[:, winner]) or same_set(share),
+            "you read the winner's map alone; what a pixel adds to the MARGIN depends on both "
+            "maps")
+    require(not same_set(W[:, winner] - W[:, rival]) or same_set(share),
+            "some of your pixels carry no ink in x: a pixel contributes its ink times its weight")
+    require(not same_set(np.abs(share)) or same_set(share),
+            "largest in size is not largest: a pixel with a large negative share counts "
+            "against the winner")
+    require(np.allclose(np.sort(got)[::-1], best, rtol=1e-6),
+            "these are not the k pixels that add the most to z_winner - z_rival")
+    require(np.all(np.diff(got) <= 1e-12), "the right pixels, but put them largest first")
+    other = _indices(call(decisive_pixels, x.copy(), W.copy(), 2, 7, 3), 3, 784)
+    require(np.allclose(share[out], got) and np.allclose(
+        np.sort(_margin_map(x, W, 2, 7)[other])[::-1], np.sort(_margin_map(x, W, 2, 7))[::-1][:3]),
+        "right for 5 against 3 but not for 2 against 7 with k = 3: use the arguments")

@@ -1,0 +1,354 @@
+"""Grading one submission, in stages: read, validate, prepare, execute, test, collect.
+
+`grade_file` chains the stages as papermill's `execute_notebook` chains its own; a stage that
+finds the file cannot be graded raises `NotGraded`, which becomes the file's result. The state
+of a run is one `Run`: its steps (the student's code cells, then one cell per grading test),
+each of which keeps what befell it, and the clock of the notebook's time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from utils import exercises
+from utils.grading.api import GRADE_MIME, grading_cell_source
+from utils.grading.chapters import CHAPTER_IN_NAME, ChapterTests, GradingTest
+from utils.grading.kernel import (
+    MAX_OUTPUT_CHARS,
+    execute_cell,
+    kernel_end,
+    make_client,
+    start_kernel,
+)
+from utils.grading.report import Result, Verdict
+from utils.grading.sandbox import Isolation, Limits, kernel_environment
+
+MAX_KERNEL_STARTS = 3  # a cell that kills the kernel is skipped and the notebook replayed
+TEST_TIME_MARGIN = 2  # seconds past a test's own alarm before the grader interrupts it
+
+
+def grade_file(path: Path, name: str, chapters: dict[str, ChapterTests], limits: Limits,
+               isolation: Isolation, chapter: str | None = None,
+               fallback_chapter: str | None = None) -> Result:
+    """Grade one file (never modified: it runs from a copy in a temporary folder)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="grade-") as temporary:
+        try:
+            workdir = prepare_folder(Path(temporary))
+            notebook = read(path, workdir / Path(name).name)
+            chapter = chapter or chapter_of(notebook, Path(name).name) or fallback_chapter
+            tests = validate(chapter, chapters)
+            notebook, notes = prepare(notebook, tests)
+            run = Run.of(notebook, tests, limits)
+            asyncio.run(execute_and_test(run, limits, isolation, workdir))
+        except NotGraded as stop:
+            return Result(name, stop.status, stop.chapter, problems=[stop.problem],
+                          seconds=time.perf_counter() - started)
+    return collect(run, name, chapter, notes, time.perf_counter() - started)
+
+
+class NotGraded(Exception):
+    """A stage found that the file cannot be graded: its status, its chapter if known, why."""
+
+    def __init__(self, status: str, chapter: str | None, problem: str):
+        super().__init__(problem)
+        self.status, self.chapter, self.problem = status, chapter, problem
+
+
+# Stage 1: read, from a copy in the submission's own folder.
+
+def prepare_folder(temporary: Path) -> Path:
+    """The submission's folders: work/ (the kernel's, writable), kernel/ (logs), home/."""
+    for sub in ("work", "kernel"):
+        (temporary / sub).mkdir()
+    return temporary / "work"
+
+
+def read(path: Path, copy: Path) -> Any:
+    """Copy the file to `copy` and read it there as a notebook."""
+    try:
+        shutil.copyfile(path, copy)
+    except OSError as error:
+        raise NotGraded("unreadable", None, f"the file cannot be read ({error})") from None
+    notebook, why = read_submission(copy)
+    if notebook is None:
+        raise NotGraded("unreadable", None, f"this file cannot be graded: {why}")
+    return notebook
+
+
+def read_submission(path: Path) -> tuple[Any | None, str]:
+    """The notebook in `path` (nbformat v4), or None and why it cannot be graded."""
+    import nbformat
+
+    if not path.is_file():
+        return None, "it is not a regular file"
+    data = path.read_bytes()
+    if not data.strip():
+        return None, "the file is empty"
+    try:
+        content = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "it is not a notebook (not text: a PDF, an archive, an image?)"
+    except json.JSONDecodeError as error:
+        return None, f"it is not valid JSON ({error.msg}, line {error.lineno}): damaged?"
+    if not isinstance(content, dict) or not isinstance(content.get("cells"), list) \
+            or content.get("nbformat") != 4:
+        return None, "it is JSON but not a Jupyter notebook (format 4): no list of cells"
+    try:  # nbformat.reader: no schema validation, which would only log noise from threads
+        notebook = nbformat.reader.reads(json.dumps(content))
+    except Exception as error:  # nbformat raises several kinds for broken structures
+        return None, f"it is not a readable notebook ({type(error).__name__}: {error})"
+    for cell in notebook.cells:
+        if not isinstance(cell.get("source"), str) or cell.get("cell_type") not in (
+                "code", "markdown", "raw"):
+            return None, "it is not a readable notebook (a cell without text or type)"
+        cell.setdefault("metadata", {}).setdefault("tags", [])  # papermill expects tags
+    return notebook, ""
+
+
+# Stage 2: validate: the chapter, and its grading tests.
+
+def exercise_ids(notebook: Any) -> list[str]:
+    """The ids of a notebook's exercises, in order (see `utils.exercises`)."""
+    return exercises.exercise_ids(notebook.cells)
+
+
+def chapter_of(notebook: Any, filename: str) -> str | None:
+    """The chapter a submission belongs to: from its exercise ids, else its file name `NN_...`."""
+    chapters = Counter(exercises.chapter_of_id(exercise) for exercise in exercise_ids(notebook))
+    if chapters:
+        return chapters.most_common(1)[0][0]
+    match = CHAPTER_IN_NAME.match(filename)
+    return match.group(1) if match else None
+
+
+def validate(chapter: str | None, chapters: dict[str, ChapterTests]) -> ChapterTests:
+    """The grading tests of the submission's chapter."""
+    if chapter not in chapters:
+        known = ", ".join(sorted(chapters))
+        why = (f"it is for chapter {chapter}, which has no grading tests (known: {known})"
+               if chapter else "no exercise ids found, so its chapter is unknown (use --chapter)")
+        raise NotGraded("errors", chapter, f"not graded: {why}")
+    return chapters[chapter]
+
+
+# Stage 3: prepare: no Solutions appendix, the grading parameters in.
+
+def prepare(notebook: Any, tests: ChapterTests) -> tuple[Any, list[str]]:
+    """The notebook as it will run, and notes for the feedback about what was changed."""
+    import logging
+
+    from papermill.parameterize import parameterize_notebook
+
+    logging.getLogger("papermill").setLevel(logging.ERROR)  # the feedback says it, plainer
+    notes = []
+    kept = exercises.without_appendix(notebook.cells)
+    if len(kept) < len(notebook.cells):  # only the learner's own exercise cells count
+        notes.append("the notebook still has its Solutions appendix: it was not run, and "
+                     "only the exercise cells were graded")
+        notebook.cells = kept
+    if tests.parameters:
+        if not any("parameters" in c.metadata["tags"] for c in notebook.cells):
+            notes.append("no cell is tagged `parameters`: the grading parameters were set "
+                         "at the top instead")
+        notebook.metadata.setdefault("papermill", {})
+        notebook = parameterize_notebook(notebook, tests.parameters, kernel_name="python3",
+                                         language="python")
+    return notebook, notes
+
+
+# The state of a run.
+
+@dataclass
+class Step:
+    """One cell to run: the student's (with its code-cell number) or a grading test's."""
+
+    index: int  # its place in the notebook the kernel runs
+    cell: Any
+    number: int | None = None  # the student's code-cell number; None for injected or test cells
+    exercise: str | None = None
+    test: GradingTest | None = None
+    dropped: str = ""  # why it is not run (again): it was stopped, or it stopped the kernel
+    timed_out: bool = False  # it ran past its time
+    truncated: bool = False  # its output was cut at MAX_OUTPUT_CHARS
+    verdict: Verdict | None = None  # a grading test's, once it ran
+
+    @property
+    def where(self) -> str:
+        if self.test is not None:
+            return f"the grading test of exercise {self.test.exercise}"
+        if self.number is None:
+            return "the grading parameters cell"
+        return f"code cell {self.number}" + (f" (exercise {self.exercise})"
+                                              if self.exercise else "")
+
+
+@dataclass
+class Run:
+    """One submission's run: its steps, the time each may take, the notebook's clock."""
+
+    steps: list[Step]
+    cell_timeout: float
+    notebook_timeout: float
+    test_timeout: float
+    deadline: float | None = None  # when the notebook's time is up; set when a kernel first is
+    out_of_time: bool = False  # the notebook's time ran out before its cells had all run
+    problems: list[str] = field(default_factory=list)  # about the kernels themselves
+
+    @classmethod
+    def of(cls, notebook: Any, chapter: ChapterTests, limits: Limits) -> Run:
+        """The run of `notebook`'s code cells, then of `chapter`'s grading tests."""
+        import nbformat
+
+        test_timeout = limits.test_timeout or chapter.test_timeout
+        steps, number = [], 0
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                injected = exercises.is_injected_parameters(cell)
+                if not injected:
+                    number += 1
+                steps.append(Step(len(steps), cell, None if injected else number,
+                                  exercises.exercise_of(cell)))
+        for test in chapter.tests:
+            source = grading_cell_source(chapter.path, test.name, test_timeout)
+            steps.append(Step(len(steps), nbformat.v4.new_code_cell(source), test=test))
+        return cls(steps, limits.cell_timeout or chapter.cell_timeout,
+                   limits.notebook_timeout or chapter.notebook_timeout, test_timeout)
+
+    @property
+    def cells(self) -> list[Step]:
+        return [step for step in self.steps if step.test is None]
+
+    @property
+    def tests(self) -> list[Step]:
+        return [step for step in self.steps if step.test is not None]
+
+
+# Stages 4 and 5: execute the cells, then the grading tests, in the same kernel.
+
+async def execute_and_test(run: Run, limits: Limits, isolation: Isolation,
+                           workdir: Path) -> None:
+    """Run the steps in fresh kernels: a step that stops the kernel is dropped and the others
+    run again in a new one, up to MAX_KERNEL_STARTS kernels. A kernel that does not start
+    ends the run: what earlier kernels found (their tests' verdicts) is kept."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(cells=[step.cell for step in run.steps])
+    env = kernel_environment(workdir, limits.threads_per_kernel)
+    for start in range(1, MAX_KERNEL_STARTS + 1):
+        client = make_client(notebook, isolation, limits.memory_bytes, workdir)
+        async with contextlib.AsyncExitStack() as kernel:  # closed: the kernel is stopped
+            try:
+                await start_kernel(kernel, client, env, workdir.parent / "kernel" /
+                                   f"log-{start}.txt")
+            except Exception as error:
+                again = " again after it stopped; later cells did not run" if start > 1 else ""
+                run.problems.append(f"the kernel did not start{again} "
+                                    f"({type(error).__name__}: {error})"
+                                    + ("" if again else "; is the memory limit too low?"))
+                return
+            run.deadline = run.deadline or time.monotonic() + run.notebook_timeout
+            lost = await execute_cells(run, client) or await run_tests(run, client)
+        if lost is None:
+            return
+        if time.monotonic() >= run.deadline or start == MAX_KERNEL_STARTS:
+            run.problems.append("grading gave up after the kernel stopped; later cells did "
+                                "not run")
+            return
+        lost.dropped += "; the other cells ran again in a fresh kernel, without it"
+
+
+async def execute_cells(run: Run, client: Any) -> Step | None:
+    """Stage 4: the student's cells not done yet; the one that stopped the kernel, if one did."""
+    for step in run.cells:
+        if step.dropped:
+            continue
+        timeout = min(run.cell_timeout, run.deadline - time.monotonic())
+        if timeout <= 0:
+            run.out_of_time = True
+            continue
+        seconds = max(1, round(timeout))
+        step.timed_out, lost = await _run_step(step, client, seconds)
+        if lost:
+            return step
+        if step.timed_out:
+            ran_out = timeout < run.cell_timeout
+            run.out_of_time |= ran_out
+            step.dropped = f"{step.where} was stopped after {seconds} s" + (
+                " (the time left for the whole notebook)" if ran_out else "")
+    return None
+
+
+async def run_tests(run: Run, client: Any) -> Step | None:
+    """Stage 5: the grading tests not done yet; the one that stopped the kernel, if one did."""
+    for step in run.tests:
+        if step.verdict is not None:
+            continue
+        too_long, lost = await _run_step(step, client,
+                                         max(1, round(run.test_timeout + TEST_TIME_MARGIN)))
+        if lost:
+            why = (f"took longer than {run.test_timeout:g} s" if too_long
+                   else "the kernel stopped while testing this exercise")
+            step.verdict = Verdict(step.test, False, why)
+            return step
+        step.verdict = _verdict(step, run.test_timeout)
+    return None
+
+
+async def _run_step(step: Step, client: Any, seconds: int) -> tuple[bool, bool]:
+    """Run one step: (did it run past `seconds`, did it lose the kernel: then it is dropped)."""
+    try:
+        too_long, lost = await execute_cell(client, step.cell, step.index, seconds)
+    finally:
+        step.truncated |= client.output_cut
+    if lost:
+        step.dropped = f"{step.where} " + (
+            "ran out of time and ignored the interrupt, so its kernel was stopped" if too_long
+            else f"stopped the kernel ({kernel_end(client)})")
+    return too_long, lost
+
+
+def _verdict(step: Step, seconds: float) -> Verdict:
+    """A grading test's verdict, from the output its cell displayed."""
+    for output in step.cell.get("outputs", []):
+        found = output.get("data", {}).get(GRADE_MIME)
+        if found:
+            return Verdict(step.test, bool(found["passed"]), str(found["message"]))
+    error = exercises.first_error(step.cell)
+    if error is not None and error.get("ename") == "KeyboardInterrupt":
+        return Verdict(step.test, False, f"took longer than {seconds:g} s")
+    why = f"{error.get('ename')}: {error.get('evalue')}" if error else "no result came back"
+    return Verdict(step.test, False, f"the test could not run ({why})")
+
+
+# Stage 6: collect the verdicts, the problems met and the status.
+
+def collect(run: Run, name: str, chapter: str, notes: list[str], seconds: float) -> Result:
+    """The file's result: every test's verdict (in order), the problems met, its status."""
+    problems = [*notes, *(step.dropped for step in run.steps if step.dropped), *run.problems]
+    if run.out_of_time:
+        problems.append(f"the notebook used up its {run.notebook_timeout:.0f} s in all, so "
+                        "some cells were stopped or did not run")
+    errors = bool(run.problems) or any(step.dropped for step in run.cells)
+    for step in run.steps:
+        if step.truncated:
+            problems.append(f"the output of {step.where} was cut at {MAX_OUTPUT_CHARS:,} "
+                            "characters")
+        error = None if step.test or step.dropped else exercises.first_error(step.cell)
+        if error is not None:
+            errors = True
+            problems.append(f"{step.where} raised {exercises.describe_error(error)}")
+    verdicts = [step.verdict or Verdict(step.test, False, "not graded: the kernel stopped, or "
+                                        "time ran out, before this test") for step in run.tests]
+    timed_out = run.out_of_time or any(step.timed_out for step in run.cells)
+    status = "timeout" if timed_out else "errors" if errors else "ok"
+    return Result(name, status, chapter, verdicts, problems, seconds)
