@@ -24,7 +24,8 @@ def placeholder(*args):
 
 @pytest.mark.parametrize("exercise_id, answer", [
     ("01.1", placeholder), ("01.2", placeholder), ("02.1", placeholder), ("03.1", placeholder),
-    ("03.2", placeholder), ("04.1", placeholder), ("05.3", placeholder), ("06.2", placeholder),
+    ("03.2", placeholder), ("04.1", ({}, ...)), ("04.2", placeholder), ("05.3", placeholder),
+    ("06.2", placeholder),
     ("01.3", placeholder), ("02.4", placeholder), ("01.4", (..., ...)), ("03.3", ...),
     ("04.3", ...), ("06.1", placeholder),
     ("06.3", (..., ...)),

@@ -64,7 +64,7 @@ def test_each_notebook_has_marked_exercises_then_takeaways_then_a_solutions_appe
     path, nb = notebook
     cells, chapter = nb["cells"], path.name[:2]
     ids = exercises.exercise_ids(cells)
-    prompts = re.findall(rf"\*\*Exercise ({chapter}\.\d+)\*\*",
+    prompts = re.findall(rf"\*\*Exercise ({chapter}\.\d+)(?::[^*]*)?\*\*",  # an optional title
                          "\n".join(source(c) for c in exercises.split_appendix(cells)[0]))
     assert ids and prompts == ids, f"{path.name}: each exercise has one prompt and one cell"
     for exercise_id, index in exercises.exercise_cells(cells).items():

@@ -108,7 +108,7 @@ def test_make_student_and_make_solved_write_one_copy_per_notebook(tmp_path, caps
     assert student.main(["01", "--out", str(tmp_path / "student")]) == 0
     assert student.main(["01", "--solved", "--out", str(tmp_path / "solved")]) == 0
     out = capsys.readouterr().out
-    assert out.count("(exercises 01.1, 01.2, 01.3)") == 2
+    assert out.count("(exercises 01.1, 01.2, 01.3, 01.4)") == 2
     handout = json.loads((tmp_path / "student" / chapter_01.name).read_text())
     solved = json.loads((tmp_path / "solved" / chapter_01.name).read_text())
     assert len(handout["cells"]) == len(solved["cells"]) < len(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from utils.checks import Hint, exercise, require
 from utils.checks import call as _call
+
+PARAMETER_BUDGET = 100_000  # exercise 05.4
+STEM_BUDGET = 5_000  # exercise 05.2
 
 
 def _whole(value, what):
@@ -17,57 +18,141 @@ def _whole(value, what):
     return int(value)
 
 
-def _output_size(n, k, stride, padding):
-    return math.ceil(n / stride) if padding == "same" else (n - k) // stride + 1
+# --- 05.1 --------------------------------------------------------------------------------------
+
+def measured_patch_width(stack, size=None):
+    """The receptive field of unit 0 of the last layer, measured rather than computed: feed a
+    1-D input with one bright pixel at a time through windowed sums (each layer's windows and
+    strides) and see which pixels reach that unit."""
+    if size is None:
+        size = 1
+        for window, stride in reversed(stack):  # an input long enough for unit 0 to exist
+            size = (size - 1) * stride + window
+    reached = []
+    for pixel in range(size):
+        signal = np.zeros(size)
+        signal[pixel] = 1.0
+        for window, stride in stack:
+            count = (len(signal) - window) // stride + 1
+            signal = np.array([signal[i * stride:i * stride + window].sum() for i in range(count)])
+        if signal[0] > 0:
+            reached.append(pixel)
+    return max(reached) - min(reached) + 1
+
+
+RECEPTIVE_FIELD_CASES = [
+    [(5, 1)], [(3, 1), (3, 1)], [(5, 1), (2, 2)], [(3, 1), (3, 1), (3, 1)],
+    [(5, 1), (2, 2), (5, 1), (2, 2)], [(3, 2), (3, 2)], [(2, 2), (2, 2), (2, 2)],
+    [(7, 2), (3, 2), (3, 1), (3, 1)], [(1, 1)], [(3, 1), (2, 2), (3, 1), (2, 2), (3, 1)],
+]
+
+
+def _sum_of_windows(stack):
+    return sum(window for window, _ in stack)
+
+
+def _product_of_windows(stack):
+    return int(np.prod([window for window, _ in stack]))
+
+
+def _strides_ignored(stack):
+    return 1 + sum(window - 1 for window, _ in stack)
 
 
 @exercise("05.1")
-def conv_output_size(function):
-    cases = [(28, 5, 1, "valid"), (5, 3, 1, "valid"), (5, 3, 1, "same"), (5, 3, 2, "valid"),
-             (5, 3, 2, "same"), (28, 3, 2, "valid"), (28, 3, 2, "same"), (28, 5, 3, "valid"),
-             (12, 5, 1, "valid"), (224, 7, 2, "same"), (10, 4, 3, "same"), (7, 7, 1, "valid")]
-    for n, k, stride, padding in cases:
-        got = _whole(_call(function, n, k, stride, padding),
-                     f"conv_output_size({n}, {k}, {stride}, {padding!r})")
-        want = _output_size(n, k, stride, padding)
-        if got == want:
-            continue
-        where = f"n={n}, k={k}, stride={stride}, padding={padding!r}"
-        if padding == "valid" and got == (n - k) // stride:
-            raise Hint(f"one short for {where}: count the first window position too")
-        if padding == "valid" and got == n - k + 1:
-            raise Hint(f"wrong for {where}: the stride skips positions")
-        if padding == "same" and got == n:
-            raise Hint(f"wrong for {where}: 'same' keeps the size only with stride 1")
-        if padding == "same" and got == n // stride:
-            raise Hint(f"one short for {where}: a partial window at the end still produces an "
-                       "output (round up, not down)")
-        if padding == "same" and got == _output_size(n, k, stride, "valid"):
-            raise Hint(f"wrong for {where}: with 'same' Keras pads with zeros first")
-        raise Hint(f"wrong for {where}")
+def receptive_field(function):
+    answers = [_whole(_call(function, [tuple(layer) for layer in stack]),
+                      f"receptive_field({stack})") for stack in RECEPTIVE_FIELD_CASES]
+    wrong = [(stack, got) for stack, got in zip(RECEPTIVE_FIELD_CASES, answers, strict=True)
+             if got != measured_patch_width(stack)]
+    if not wrong:
+        return "a unit of the seeds' pool2 sees a 16x16 patch of the 28x28 image."
+    stack, got = wrong[0]
+    where = f"wrong for the stack {stack} (you return {got})"
+
+    def always(mistake):  # the answer follows that mistake on every case
+        return all(got == mistake(stack) for stack, got in wrong)
+
+    require(not always(_sum_of_windows), f"{where}: adding the windows counts the pixels that "
+            "neighbouring windows share twice")
+    require(not always(_product_of_windows), f"{where}: multiplying the windows grows the patch "
+            "far too fast; neighbouring windows overlap")
+    require(not always(_strides_ignored), f"{where}: right for stride-1 stacks only; after a "
+            "layer with stride s, neighbouring units are s times further apart in input pixels, "
+            "and the strides compound")
+    if all(stride == 1 for _, stride in stack):
+        raise Hint(f"{where}: with stride 1 everywhere, each layer of window k widens the "
+                   "patch by k - 1 pixels")
+    raise Hint(f"{where}: follow the patch width and the distance between neighbouring units "
+               "(in input pixels) from the input up; a layer's own stride only matters for "
+               "the layers above it")
+
+
+# --- 05.2 --------------------------------------------------------------------------------------
+
+def _is_model(value):
+    return hasattr(value, "layers") and hasattr(value, "count_params") and callable(value)
+
+
+def _output_shape(model, shape):
+    try:
+        return tuple(int(size) for size in model(np.zeros((1, *shape), np.float32)).shape[1:])
+    except Exception as error:
+        raise Hint(f"the model could not run on a batch of {shape} images "
+                   f"({type(error).__name__}: {error})") from None
 
 
 @exercise("05.2")
-def conv2d_params(function):
-    for k, channels, filters in [(5, 1, 32), (5, 32, 64), (3, 3, 16), (1, 64, 8), (7, 2, 5)]:
-        got = _whole(_call(function, k, channels, filters),
-                     f"conv2d_params({k}, {channels}, {filters})")
-        want = filters * (k * k * channels + 1)
-        if got == want:
-            continue
-        where = f"k={k}, in_channels={channels}, filters={filters}"
-        require(got != filters * k * k * channels, f"wrong for {where}: every filter also has "
-                "a bias")
-        require(got != filters * (k * k + 1), f"wrong for {where}: each filter spans all input "
-                "channels, not only one")
-        require(got != filters * k * k * channels + 1, f"wrong for {where}: one bias per "
-                "filter, not one per layer")
-        raise Hint(f"wrong for {where}")
+def strided_stem(answer):
+    require(isinstance(answer, tuple) and len(answer) == 2,
+            "pass the pair (stem, stem_parameters), as the cell does")
+    stem, counted = answer
+    require(_is_model(stem), f"stem should be a keras.Sequential model, got "
+            f"{type(stem).__name__}")
+    kinds = [type(layer).__name__ for layer in stem.layers]
+    require(not any("Pool" in kind for kind in kinds), "no pooling layers: let the strides of "
+            "the convolutions do the shrinking")
+    require(kinds.count("Conv2D") >= 2, f"use at least two Conv2D layers (found {kinds})")
+    require(all(kind in ("Conv2D", "ReLU", "Activation", "BatchNormalization") for kind in kinds),
+            f"only Conv2D layers (and activations) in the stem, found {kinds}")
+    h, w, channels = _output_shape(stem, (28, 28, 1))
+    if (h, w) != (7, 7):
+        require(h != 28, f"the output is {h}x{w}: stride-1 convolutions with padding='same' do "
+                "not shrink the image; use strides")
+        require(h != 14, f"the output is {h}x{w}: one layer with stride 2 halves 28 to 14; "
+                "7 is 28 / 4")
+        require(h >= 7, f"the output is {h}x{w}, smaller than 7x7: with padding='valid' every "
+                "layer also loses its window's border before striding; padding='same' does not")
+        raise Hint(f"the output is {h}x{w}, not 7x7: work out each layer's output size "
+                   "(window, stride, padding) from 28 down")
+    require(channels == 32, f"the output has {channels} channels, not 32: the last Conv2D's "
+            "number of filters sets them")
+    params = int(stem.count_params())
+    require(params <= STEM_BUDGET, f"{params:,} parameters, over the budget of {STEM_BUDGET:,}: "
+            "a layer costs about filters x window x window x (channels of the layer below); "
+            "use fewer filters in the first layer, or smaller windows")
+    counted = _whole(counted, "stem_parameters")
+    if counted != params:
+        convs = [layer for layer in stem.layers if type(layer).__name__ == "Conv2D"]
+        biases = sum(int(layer.filters) for layer in convs if layer.use_bias)
+        require(counted != params - biases, f"stem_parameters is {counted:,}: the biases are "
+                "missing (one per filter)")
+        require(counted <= params, f"stem_parameters is {counted:,}, more than the model has")
+        raise Hint(f"stem_parameters is {counted:,}, but your model has another count: each "
+                   "filter spans all the channels of the layer below it, plus one bias")
+    return f"28x28x1 -> 7x7x32 with {params:,} parameters."
 
+
+# --- 05.3 --------------------------------------------------------------------------------------
 
 def _average_pool(maps, size):
     h, w, c = maps.shape[0] // size, maps.shape[1] // size, maps.shape[2]
     return maps[:h * size, :w * size].reshape(h, size, w, size, c).mean(axis=(1, 3))
+
+
+def _max_pool(maps, size):
+    h, w, c = maps.shape[0] // size, maps.shape[1] // size, maps.shape[2]
+    return maps[:h * size, :w * size].reshape(h, size, w, size, c).max(axis=(1, 3))
 
 
 @exercise("05.3")
@@ -86,24 +171,57 @@ def average_pool(function):
                 "the mean of one size x size block of one channel, blocks do not overlap")
 
 
-def _max_pool(maps, size):
-    h, w, c = maps.shape[0] // size, maps.shape[1] // size, maps.shape[2]
-    return maps[:h * size, :w * size].reshape(h, size, w, size, c).max(axis=(1, 3))
+# --- 05.4 --------------------------------------------------------------------------------------
+
+def compact_design_problem(model) -> str | None:
+    """What is wrong with a model for exercise 05.4 (before any training), or None."""
+    if not _is_model(model):
+        return f"build_compact_cnn() should return a Keras model, got {type(model).__name__}"
+    kinds = [type(layer).__name__ for layer in model.layers]
+    if not any(kind.startswith("Conv") for kind in kinds):
+        return f"a CNN needs convolution layers (Conv2D); found {kinds}"
+    inputs = getattr(model, "inputs", None)
+    if not inputs or tuple(inputs[0].shape[1:]) != (28, 28, 1):
+        return "the model should start with keras.Input(shape=(28, 28, 1))"
+    params = int(model.count_params())
+    if params > PARAMETER_BUDGET:
+        return (f"{params:,} parameters, over the budget of {PARAMETER_BUDGET:,}: most of them "
+                "usually sit in the Dense layer after Flatten; shrink the maps more before it "
+                "(pooling or strides) or use fewer filters in the last convolution")
+    if getattr(model, "optimizer", None) is None:
+        return ("compile the model inside build_compact_cnn(): an optimizer, "
+                "loss='sparse_categorical_crossentropy' and metrics=['accuracy']")
+    try:
+        probabilities = np.asarray(model(np.zeros((2, 28, 28, 1), np.float32)), dtype=float)
+    except Exception as error:
+        return f"the model could not run on 28x28x1 images ({type(error).__name__}: {error})"
+    if probabilities.shape != (2, 10):
+        return f"the model should output 10 numbers per image, got shape {probabilities.shape[1:]}"
+    if not (np.all(probabilities >= 0) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-3)):
+        return "the last layer should output probabilities: Dense(10, activation='softmax')"
+    return None
+
+
+def validation_accuracy(model, x_val, y_val) -> float:
+    predicted = np.argmax(model.predict(x_val, verbose=0, batch_size=1000), axis=1)
+    return float(np.mean(predicted == np.asarray(y_val)))
 
 
 @exercise("05.4")
-def conv2d_forward_flops(function):
-    for n_out, k, channels, filters in [(24, 5, 1, 32), (8, 5, 32, 64), (14, 3, 16, 8),
-                                        (1, 1, 1, 1)]:
-        got = _whole(_call(function, n_out, k, channels, filters),
-                     f"conv2d_forward_flops({n_out}, {k}, {channels}, {filters})")
-        macs = n_out * n_out * k * k * channels * filters
-        if got == 2 * macs:
-            continue
-        where = f"n_out={n_out}, k={k}, in_channels={channels}, filters={filters}"
-        require(got != macs, f"wrong for {where}: that counts multiply-adds; each is 2 FLOPs")
-        require(got != 2 * n_out * n_out * k * k * filters,
-                f"wrong for {where}: each window covers every input channel")
-        require(got != 6 * macs, f"wrong for {where}: only the forward pass, not training")
-        raise Hint(f"wrong for {where}: one multiply-add per filter weight per output value")
-    return "the seeds' CNN: conv1 0.92 MFLOP and conv2 6.55 MFLOP per image, forward."
+def compact_cnn(run):
+    require(isinstance(run, tuple) and len(run) == 4,
+            "pass what train_compact(build_compact_cnn) returns, as the cell does")
+    model, x_val, y_val, target = run
+    problem = compact_design_problem(model)
+    require(problem is None, str(problem))
+    accuracy = validation_accuracy(model, x_val, y_val)
+    params = int(model.count_params())
+    if accuracy < target:
+        require(accuracy > 0.2, f"validation accuracy {accuracy:.4f}, about chance: the network "
+                "did not learn; check the loss (integer labels need "
+                "sparse_categorical_crossentropy) and that the learning rate is not far too high")
+        raise Hint(f"validation accuracy {accuracy:.4f}, below the bar of {target:.1%}, with "
+                   f"{params:,} parameters: spend the budget on filters rather than on a big "
+                   "Dense layer; batch normalisation after each convolution and dropout before "
+                   "the classifier usually help; Adam with its default rate is a good start")
+    return f"validation accuracy {accuracy:.4f} with {params:,} parameters."
