@@ -1,8 +1,8 @@
 """A learner's Run All in real JupyterLab: `jupyter lab` from the course venv, driven in headless
 Chromium (Debian's `chromium`, which .ci/run installs) by Playwright, on a fresh copy of a
 notebook in an empty folder with its own HOME. Run All must execute every code cell without an
-error, the unanswered exercises included. The NumPy chapters keep this test short; the same
-walk was done by hand for every chapter (see the README).
+error, the unanswered exercises included. The two NumPy chapters keep this test short (about a
+minute); the Keras chapters run the same cells headless under nbval.
 """
 
 import json
