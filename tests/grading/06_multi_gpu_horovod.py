@@ -32,7 +32,7 @@ def two_ranks_end_with_identical_trained_weights(answers):
     assert callable(function), "train_on_every_rank should be a function"
     source = ch06._source(function)
     assert "raise NotImplementedError" not in source, (
-        "train_on_every_rank still raises NotImplementedError: the exercise is not answered")
+        "not answered yet: train_on_every_rank still raises NotImplementedError")
     job = ch06.two_rank_job(function)
     problem = ch06.job_problem(job)
     assert problem is None, problem
