@@ -244,6 +244,30 @@ def test_06_1_runs_one_job_per_version_of_the_function(monkeypatch, tmp_path):
     assert "def trainer" in open(command[command.index("--solution") + 1]).read()
 
 
+def test_06_1_the_grader_can_shrink_the_job(monkeypatch):
+    from utils import distributed
+
+    launched = []
+
+    def fake_horovodrun(command, np, **kwargs):
+        launched.append(command)
+        out = command[command.index("--out") + 1]
+        open(out, "w").write('{"np": 2, "steps": [4, 4]}')
+
+    def trainer(model, x, y, base_lr, batch_size, epochs):
+        return None
+
+    monkeypatch.setattr(distributed, "horovodrun", fake_horovodrun)
+    monkeypatch.setattr(ch06, "_JOBS", {})
+    monkeypatch.setenv(ch06.TRAIN_SAMPLES_VARIABLE, "512")
+    assert ch06.job_settings() == {**ch06.JOB, "train_samples": 512}
+    ch06.two_rank_job(trainer)
+    assert "--train-samples=512" in launched[0] and "--batch-size=64" in launched[0]
+    monkeypatch.delenv(ch06.TRAIN_SAMPLES_VARIABLE)
+    ch06.two_rank_job(trainer)  # another job size: another job
+    assert len(launched) == 2 and "--train-samples=2048" in launched[1]
+
+
 @pytest.mark.skipif(not __import__("utils.distributed").distributed.horovod_installed(),
                     reason="needs Horovod")
 def test_06_1_a_real_job_without_the_broadcast_is_told_so(monkeypatch):

@@ -160,12 +160,14 @@ PRIVATE_TESTS = '''
 from utils.grading import graded
 
 PARAMETERS = {"SLEEP": 3}
+ENVIRONMENT = {"COURSE_TEST_KNOB": "set by the grader"}
 NOTEBOOK_TIMEOUT = 4
 
 @graded("99.1", points=1)
 def network_is_cut_but_loopback_works(answers):
     assert answers["interfaces"] == ["lo"], f"interfaces: {answers['interfaces']}"
     assert answers["loopback"] == "works"
+    assert answers["knob"] == "set by the grader", f"ENVIRONMENT: {answers['knob']}"
 
 @graded("99.2", points=2)
 def memory_error_was_caught(answers):
@@ -196,7 +198,8 @@ def test_limits_and_the_notebook_timeout_apply_and_private_tests_replace_the_rep
                    "import socket\ninterfaces = sorted(n for _, n in socket.if_nameindex())\n"
                    "server = socket.create_server(('127.0.0.1', 0))\n"
                    "socket.create_connection(server.getsockname(), timeout=5).close()\n"
-                   "loopback = 'works'",
+                   "loopback = 'works'\n"
+                   "knob = __import__('os').environ.get('COURSE_TEST_KNOB')",
                    "try:\n    block = bytearray(2 * 1024**3)\n    memory = 'allocated'\n"
                    "except MemoryError:\n    memory = 'MemoryError'",
                    "import time\ntime.sleep(SLEEP)",
@@ -251,7 +254,7 @@ def test_a_kernel_that_cannot_start_again_keeps_the_verdicts_already_found(tmp_p
                    "answer = 42",
                    "import os\nfrom pathlib import Path\n"
                    "startup = Path(os.environ['IPYTHONDIR'], 'profile_default', 'startup')\n"
-                   "startup.mkdir(parents=True)\n"
+                   "startup.mkdir(parents=True, exist_ok=True)\n"
                    "(startup / '00-stop.py').write_text('import os; os._exit(3)')",
                    chapter="98")
 
@@ -268,6 +271,24 @@ def test_a_kernel_that_cannot_start_again_keeps_the_verdicts_already_found(tmp_p
 
 
 # Pieces that need no kernel.
+
+def test_the_submissions_folder_gets_this_users_matplotlib_font_list(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "fontlist-v390.json").write_text('{"_version": 390}')
+    monkeypatch.setenv("MPLCONFIGDIR", str(cache))
+    from utils.grading.submission import prepare_folder
+
+    (tmp_path / "grade").mkdir()
+    workdir = prepare_folder(tmp_path / "grade")
+    assert workdir == tmp_path / "grade" / "work" and workdir.is_dir()
+    copied = tmp_path / "grade" / "home" / "matplotlib" / "fontlist-v390.json"
+    assert copied.read_text() == '{"_version": 390}'
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "nowhere"))
+    (tmp_path / "again").mkdir()
+    prepare_folder(tmp_path / "again")  # no font list to copy: Matplotlib builds its own
+    assert list((tmp_path / "again" / "home" / "matplotlib").iterdir()) == []
+
 
 @pytest.mark.parametrize("content, reason", [
     (b"", "the file is empty"),

@@ -92,16 +92,18 @@ def compact_cnn_within_budget_learns_on_a_short_run(answers):
     problem = ch05.compact_design_problem(model)
     assert problem is None, problem
     images, labels = answers["x_train_full"], answers["y_train_full"]
-    x = images[:, :, :, np.newaxis].astype("float32") / 255
+    # Only the images used are scaled (not all 60,000): the same values, a fifth of the work.
+    x_fit, x_val = (part[:, :, :, np.newaxis].astype("float32") / 255
+                    for part in (images[:GRADE_FIT], images[-GRADE_VAL:]))
     try:
-        model.fit(x[:GRADE_FIT], labels[:GRADE_FIT], batch_size=GRADE_BATCH, epochs=GRADE_EPOCHS,
+        model.fit(x_fit, labels[:GRADE_FIT], batch_size=GRADE_BATCH, epochs=GRADE_EPOCHS,
                   verbose=0)
     except TookTooLong:
         raise
     except Exception as error:
         raise AssertionError(f"training failed ({type(error).__name__}: {str(error)[:200]}); "
                              "integer labels need loss='sparse_categorical_crossentropy'") from None
-    accuracy = ch05.validation_accuracy(model, x[-GRADE_VAL:], labels[-GRADE_VAL:])
+    accuracy = ch05.validation_accuracy(model, x_val, labels[-GRADE_VAL:])
     assert accuracy > 0.2, (
         f"trained for {GRADE_EPOCHS} epochs on {GRADE_FIT:,} images, your CNN reaches "
         f"{accuracy:.4f} on held-out training images, about chance: it did not learn. Check the "

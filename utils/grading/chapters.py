@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,9 @@ class GradingTest:
 
 @dataclass(frozen=True)
 class ChapterTests:
-    """A chapter's grading-test file: its tests, grading parameters and time limits."""
+    """A chapter's grading-test file: its tests, grading parameters and time limits, and the
+    environment variables its kernel gets (ENVIRONMENT: knobs of the course's own checks, as
+    PARAMETERS are the notebook's)."""
 
     chapter: str
     path: Path
@@ -38,6 +40,7 @@ class ChapterTests:
     cell_timeout: float
     notebook_timeout: float
     test_timeout: float
+    environment: dict[str, str] = field(default_factory=dict)  # for the submission's kernel
 
     @property
     def exercises(self) -> dict[str, float]:
@@ -70,11 +73,17 @@ def load_chapter_tests(path: Path) -> ChapterTests:
     parameters = getattr(module, "PARAMETERS", {})
     if not isinstance(parameters, dict):
         raise ValueError(f"PARAMETERS in {path.name} must be a dict, got {type(parameters)}")
+    environment = getattr(module, "ENVIRONMENT", {})
+    if not isinstance(environment, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in environment.items()):
+        raise ValueError(f"ENVIRONMENT in {path.name} must be a dict of str to str, got "
+                         f"{environment!r}")
     return ChapterTests(
         chapter=match.group(1), path=path.resolve(), tests=tests, parameters=dict(parameters),
         cell_timeout=float(getattr(module, "CELL_TIMEOUT", DEFAULT_CELL_TIMEOUT)),
         notebook_timeout=float(getattr(module, "NOTEBOOK_TIMEOUT", DEFAULT_NOTEBOOK_TIMEOUT)),
         test_timeout=float(getattr(module, "TEST_TIMEOUT", DEFAULT_TEST_TIMEOUT)),
+        environment=dict(environment),
     )
 
 
