@@ -7,6 +7,7 @@ ranks, so a hang fails the test instead of stalling CI.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -123,6 +124,19 @@ def test_job_output_helpers_pick_a_ranks_lines_and_the_first_real_error():
         "rank 1 says hello", "RuntimeError: rank 1 failed on purpose"]
     assert distributed.first_rank_error(log) == "[rank 1] RuntimeError: rank 1 failed on purpose"
     assert distributed.first_rank_error("[0]<stdout>:all good") is None
+
+
+def test_the_training_scripts_throughput_is_its_fastest_stretch_between_validation_checks():
+    spec = importlib.util.spec_from_file_location("train_mnist_hvd", TRAINING_SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)  # imports neither TensorFlow nor Horovod at the top
+    progress = script.Progress(np.zeros(0), np.zeros(0), 4, 100, 10)
+    # [training seconds, images, accuracy]: 1,000 images a stretch; the first one traces the
+    # graph (4 s), the third was slowed down by other work on the machine (5 s instead of 1).
+    progress.curve = [[4.0, 1000, 0.5], [5.0, 2000, 0.6], [10.0, 3000, 0.7], [11.0, 4000, 0.8]]
+    assert progress.images_per_second(images_per_epoch=2000) == 1000
+    progress.curve, progress.epoch_seconds = [], [9.0, 2.0, 4.0]  # no validation: the epochs
+    assert progress.images_per_second(images_per_epoch=2000) == 2000 * 2 / 6
 
 
 def test_horovodrun_refuses_a_command_given_as_one_string():
