@@ -47,7 +47,7 @@ unit: $(STAMP)
 	$(BIN)/pytest tests
 
 notebooks-test: $(STAMP)
-	$(BIN)/pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 -p no:cacheprovider \
+	DL_COURSE_CLAIMS=strict $(BIN)/pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 -p no:cacheprovider \
 	    $(if $(NOTEBOOKS),$(addprefix notebooks/,$(addsuffix *.ipynb,$(NOTEBOOKS))),notebooks)
 
 bench: $(STAMP) ## measure times, throughput, Horovod scaling, grading, setup (build/bench.json)

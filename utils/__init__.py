@@ -1,9 +1,10 @@
 """Helpers for the course notebooks. `import utils` is fast: nothing heavy is imported here."""
 
 from utils.checks import check
+from utils.claims import claim
 from utils.notebook import record, setup_notebook
 
-__all__ = ["check", "load_mnist", "record", "setup_notebook"]
+__all__ = ["check", "claim", "load_mnist", "record", "setup_notebook"]
 
 
 def load_mnist(data_dir=None, *, verbose=True):

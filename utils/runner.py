@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from utils.claims import CLAIM_MIME, MODE_VARIABLE, Mode
 from utils.exercises import code_cells, describe_error, first_error, strip_volatile
 from utils.notebook import METRIC_MIME
 
@@ -46,6 +48,12 @@ def metrics_of(notebook: dict[str, Any]) -> dict[str, float]:
             if metric:
                 found[metric["name"]] = metric["value"]
     return found
+
+
+def claims_of(notebook: dict[str, Any]) -> list[dict[str, Any]]:
+    """The claims a notebook checked with `utils.claim`, in order, read from its outputs."""
+    return [output["data"][CLAIM_MIME] for cell in notebook.get("cells", [])
+            for output in cell.get("outputs", []) if CLAIM_MIME in output.get("data", {})]
 
 
 def failure_of(notebook: dict[str, Any]) -> str | None:
@@ -96,7 +104,8 @@ def execute(source: Path, target: Path, parameters: dict[str, Any], cell_timeout
     if status == "failed":
         error = failure_of(executed) or error
     return {"name": source.stem, "status": status, "seconds": seconds,
-            "metrics": metrics_of(executed), **({"error": error} if error else {})}
+            "metrics": metrics_of(executed), "claims": claims_of(executed),
+            **({"error": error} if error else {})}
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
@@ -131,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=BUILD / "executed")
     parser.add_argument("--summary", type=Path, default=BUILD / "summary.json")
     parser.add_argument("--cell-timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--claims", type=Mode, choices=list(Mode), default=Mode.STRICT,
+                        help="strict (default): a claim of the text that does not hold fails the "
+                             "notebook; notice: it is shown, as in a learner's run")
     parser.add_argument("--update-sources", action="store_true",
                         help="after a clean run, store the outputs in notebooks/ (maintainers)")
     args = parser.parse_args(argv)
@@ -139,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if not notebooks:
         print(f"no notebooks found in {NOTEBOOKS}", file=sys.stderr)
         return 2
+    os.environ[MODE_VARIABLE] = args.claims.value  # the kernels inherit it
     out = args.out.resolve()
     if out == NOTEBOOKS.resolve():
         parser.error("--out must not be the source folder; executed copies never overwrite it")
@@ -148,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         result = execute(source, out / source.name, dict(args.parameter), args.cell_timeout)
         results.append(result)
         error = f" -- {result['error']}" if "error" in result else ""
+        missed = [c for c in result["claims"] if not c["holds"]]
+        if missed:
+            error += f" -- {len(missed)} claim(s) did not hold: " + "; ".join(
+                c["sentence"] for c in missed)
         print(f"[{number}/{len(notebooks)}] {source.stem}: {result['status']} in "
               f"{result['seconds']:.1f} s{error}", flush=True)
         if args.update_sources and result["status"] == "ok":

@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from utils.claims import MODE_VARIABLE, Mode
 from utils.grading import guard
 
 DEFAULT_MEMORY = 4 * 1024**3  # bytes of data memory per kernel (RLIMIT_DATA)
@@ -89,6 +90,9 @@ def kernel_environment(workdir: Path, threads: int) -> dict[str, str]:
         # Inside the submission's temporary folder, the one place an isolated kernel may write.
         "IPYTHONDIR": str(workdir.parent / "home" / "ipython"),
         "MPLCONFIGDIR": str(workdir.parent / "home" / "matplotlib"),
+        # The grader runs chapters shrunk, where the text's numbers are not expected: a claim
+        # that does not hold shows its notice, as in a learner's run, and fails no cell.
+        MODE_VARIABLE: Mode.NOTICE.value,
     })
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                  "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
