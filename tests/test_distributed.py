@@ -35,15 +35,6 @@ needs_horovod = pytest.mark.skipif(
 
 
 # --- helpers that need neither Horovod nor TensorFlow ------------------------------------------
-def test_importing_utils_distributed_loads_neither_tensorflow_nor_horovod():
-    code = ("import sys, utils.distributed; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'keras', "
-            "'horovod'}))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, check=True)
-    assert result.stdout.strip() == "[]"
-
-
 @pytest.mark.parametrize(("ranks", "cores", "threads"), [(1, 2, 2), (2, 2, 1), (4, 16, 4),
                                                           (3, 8, 2), (8, 2, 1)])
 def test_threads_per_rank_splits_the_cores_of_a_node_between_its_ranks(ranks, cores, threads):

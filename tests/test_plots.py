@@ -3,9 +3,6 @@ inputs they cannot draw with a clear message."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import matplotlib
 import numpy as np
 import pytest
@@ -107,7 +104,3 @@ def test_plot_probabilities_rejects_a_true_label_outside_the_classes(label):
         plot_probabilities(np.full(10, 0.1), true_label=label)
 
 
-def test_importing_utils_plots_does_not_import_matplotlib():
-    code = "import sys, utils.plots; print('matplotlib' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"

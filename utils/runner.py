@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,14 +82,16 @@ def local_kernel_manager(folder: Path) -> type:
 
 
 def execute(source: Path, target: Path, parameters: dict[str, Any], cell_timeout: int | None,
-            ) -> dict[str, Any]:
-    """Execute one notebook into `target` and describe the outcome."""
+            mode: Mode = Mode.STRICT) -> dict[str, Any]:
+    """Execute one notebook into `target` and describe the outcome. In `mode` STRICT a claim of
+    the text that does not hold fails the notebook; in NOTICE it is shown, as a learner sees it."""
     import papermill
 
     target.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        with tempfile.TemporaryDirectory(prefix="course-kernel-") as sockets:
+        with (tempfile.TemporaryDirectory(prefix="course-kernel-") as sockets,
+              environment(**{MODE_VARIABLE: mode.value})):  # the kernel inherits it
             papermill.execute_notebook(
                 str(source), str(target), parameters=parameters, cwd=str(source.parent),
                 kernel_name="python3", progress_bar=False, execution_timeout=cell_timeout,
@@ -106,6 +110,21 @@ def execute(source: Path, target: Path, parameters: dict[str, Any], cell_timeout
     return {"name": source.stem, "status": status, "seconds": seconds,
             "metrics": metrics_of(executed), "claims": claims_of(executed),
             **({"error": error} if error else {})}
+
+
+@contextlib.contextmanager
+def environment(**variables: str) -> Iterator[None]:
+    """Set environment variables for the kernels started inside the `with` block."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
@@ -151,14 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     if not notebooks:
         print(f"no notebooks found in {NOTEBOOKS}", file=sys.stderr)
         return 2
-    os.environ[MODE_VARIABLE] = args.claims.value  # the kernels inherit it
     out = args.out.resolve()
     if out == NOTEBOOKS.resolve():
         parser.error("--out must not be the source folder; executed copies never overwrite it")
     results = []
     for number, source in enumerate(notebooks, start=1):
         print(f"[{number}/{len(notebooks)}] {source.stem} ...", flush=True)
-        result = execute(source, out / source.name, dict(args.parameter), args.cell_timeout)
+        result = execute(source, out / source.name, dict(args.parameter), args.cell_timeout,
+                         args.claims)
         results.append(result)
         error = f" -- {result['error']}" if "error" in result else ""
         missed = [c for c in result["claims"] if not c["holds"]]
