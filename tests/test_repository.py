@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from utils import exercises
+from utils import exercises, runner
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_PATHS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -103,6 +103,13 @@ def test_committed_notebooks_carry_outputs_but_no_volatile_metadata(notebook):
     for cell in code:
         assert not {"execution", "papermill"} & set(cell["metadata"])
         assert not [o for o in cell["outputs"] if o["output_type"] == "error"]
+
+
+def test_stored_outputs_show_every_claim_holding(notebook):
+    path, nb = notebook
+    found = runner.claims_of(nb)
+    assert found, f"{path.name} states no claim"
+    assert [c["sentence"] for c in found if not c["holds"]] == [], path.name
 
 
 def test_notebooks_use_current_keras_idiom(notebook):
