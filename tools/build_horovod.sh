@@ -8,7 +8,8 @@
 # because pip builds Horovod in another folder.
 #
 # The built wheel is cached outside the target (HOROVOD_WHEEL_CACHE, default
-# ~/.cache/dl-course/wheels), keyed by Python and TensorFlow version, so a new venv or a second
+# ~/.cache/dl-course/wheels), keyed by the source's checksum, the patch, Python and TensorFlow
+# version (and the GPU operations), so a new venv or a second
 # `make setup` reinstalls it in seconds instead of compiling for minutes.
 #
 # Usage: tools/build_horovod.sh TARGET        Environment: HOROVOD_GPU (empty or NCCL)
@@ -76,7 +77,8 @@ for name in ('tensorflow-cpu', 'tensorflow'):
     except m.PackageNotFoundError: pass
 sys.exit(f'horovod: TensorFlow is not installed for {sys.executable}; install it first')")
 py_tag=$("$py" -c "import sys; print(f'cp{sys.version_info.major}{sys.version_info.minor}')")
-cache=${HOROVOD_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dl-course/wheels}/horovod-$version-tf$tf_version-$py_tag${gpu:+-$gpu}
+source_key=${sdist_sha256:0:8}-$(sha256sum "$patch_file" | cut -c1-8)
+cache=${HOROVOD_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dl-course/wheels}/horovod-$version-$source_key-tf$tf_version-$py_tag${gpu:+-$gpu}
 wheel=$(ls "$cache"/horovod-*.whl 2>/dev/null | head -n 1 || true)
 
 if [ -z "$wheel" ]; then
