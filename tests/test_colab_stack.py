@@ -36,7 +36,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 COLAB_PINS = ["tensorflow-cpu==2.20.0", "keras==3.13.2", "numpy==2.1.3", "matplotlib==3.10.0",
               "scikit-learn==1.6.1", "ipywidgets==7.7.1", "ipython==7.34.0", "ipykernel==6.17.1"]
 KERNEL = "colab-stack"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dl-course" / "colab-stack"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dl-course" \
+    / "colab-stack"
 
 
 def grading_size(notebook: Path) -> dict:
