@@ -15,12 +15,13 @@ LAB_ARGS    ?=
 BENCH_ARGS  ?=
 RUN_ARGS    ?=
 GRADE_ARGS  ?=
+CLAIMS_ARGS ?=
 
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup data run test lint unit notebooks-test bench outputs student solved grade lab \
+.PHONY: help setup data run test lint unit notebooks-test claims bench outputs student solved grade lab \
         docker-build docker-run repo-url clean
 
 help: ## list the targets
@@ -49,6 +50,9 @@ unit: $(STAMP)
 notebooks-test: $(STAMP)
 	DL_COURSE_CLAIMS=strict $(BIN)/pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 -p no:cacheprovider \
 	    $(if $(NOTEBOOKS),$(addprefix notebooks/,$(addsuffix *.ipynb,$(NOTEBOOKS))),notebooks)
+
+claims: $(STAMP) ## run chapters under 3 seeds: in how many runs each claim held (docs/claims.md)
+	$(BIN)/python tools/claims_sweep.py $(NOTEBOOKS) $(CLAIMS_ARGS)
 
 bench: $(STAMP) ## measure times, throughput, Horovod scaling, grading, setup (build/bench.json)
 	$(BIN)/python tools/bench.py $(BENCH_ARGS)

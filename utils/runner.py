@@ -82,7 +82,7 @@ def local_kernel_manager(folder: Path) -> type:
 
 
 def execute(source: Path, target: Path, parameters: dict[str, Any], cell_timeout: int | None,
-            mode: Mode = Mode.STRICT) -> dict[str, Any]:
+            mode: Mode = Mode.STRICT, kernel_name: str = "python3") -> dict[str, Any]:
     """Execute one notebook into `target` and describe the outcome. In `mode` STRICT a claim of
     the text that does not hold fails the notebook; in NOTICE it is shown, as a learner sees it."""
     import papermill
@@ -94,7 +94,7 @@ def execute(source: Path, target: Path, parameters: dict[str, Any], cell_timeout
               environment(**{MODE_VARIABLE: mode.value})):  # the kernel inherits it
             papermill.execute_notebook(
                 str(source), str(target), parameters=parameters, cwd=str(source.parent),
-                kernel_name="python3", progress_bar=False, execution_timeout=cell_timeout,
+                kernel_name=kernel_name, progress_bar=False, execution_timeout=cell_timeout,
                 kernel_manager_class=local_kernel_manager(Path(sockets)),
             )
         status, error = "ok", None
