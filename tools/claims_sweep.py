@@ -65,6 +65,7 @@ def kernel_for(stack: str) -> str:
 
     built = colab_stack.build(ROOT / "build" / "colab-stack")
     os.environ["JUPYTER_PATH"] = str(built["root"] / "jupyter" / "share" / "jupyter")
+    os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # ipykernel 6.17's debugger warning
     return colab_stack.KERNEL
 
 
