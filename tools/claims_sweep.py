@@ -76,6 +76,7 @@ def sweep(notebooks: list[Path], seeds: list[int], stack: str) -> list[dict[str,
         for seed in seeds:
             for path in notebooks:
                 print(f"[{stack}] {path.stem} seed {seed} ...", flush=True)
+                source_hash = notebook_hash(path)  # before the run: the notebook it ran
                 result = runner.execute(path, Path(out) / f"{seed}" / path.name, {"SEED": seed},
                                         1800, Mode.NOTICE, kernel_name=kernel)
                 missed = sum(not c["holds"] for c in result["claims"])
@@ -84,7 +85,7 @@ def sweep(notebooks: list[Path], seeds: list[int], stack: str) -> list[dict[str,
                       f"{result['seconds']:.0f} s, {len(result['claims'])} claims, "
                       f"{missed} did not hold{error}", flush=True)
                 runs.append({"stack": stack, "notebook": path.stem, "seed": seed,
-                             "hash": notebook_hash(path), "status": result["status"],
+                             "hash": source_hash, "status": result["status"],
                              "seconds": result["seconds"], "error": result.get("error"),
                              "claims": [{k: c[k] for k in ("sentence", "holds", "margin")}
                                         for c in result["claims"]]})
