@@ -20,6 +20,7 @@ from utils.claims import ClaimNotHeld, Mode, claim, evaluate
     ("not flag and n == 3", {"flag": False, "n": 3}, True, None),
     ("close(j, k, atol=1e-6)", {"j": np.zeros(2), "k": np.full(2, 5e-7)}, True,
      pytest.approx(0.5)),
+    ("x > 0", {"x": np.array([])}, True, None),
     ("abs(d) <= max(a, b) / 2", {"d": -1.0, "a": 1.0, "b": 4.0}, True, pytest.approx(0.5)),
 ])
 def test_a_condition_holds_or_not_with_its_relative_margin(condition, values, holds, margin):

@@ -185,7 +185,9 @@ class _Evaluator:
             if type(op) in _ORDER:
                 test, sign = _ORDER[type(op)]
                 scale = np.maximum(np.maximum(np.abs(left), np.abs(right)), 1e-12)
-                margins.append(float(np.min(sign * (np.asarray(left) - right) / scale)))
+                slack = np.asarray(sign * (np.asarray(left) - right) / scale)
+                if slack.size:  # an empty array holds vacuously, with no margin
+                    margins.append(float(np.min(slack)))
             elif isinstance(op, ast.Eq | ast.NotEq):
                 test = (lambda a, b: a == b) if isinstance(op, ast.Eq) else (lambda a, b: a != b)
             else:
