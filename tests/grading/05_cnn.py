@@ -9,13 +9,15 @@ import numpy as np
 
 from utils.grading import TookTooLong, graded
 
-# The chapter's two CNNs train on 3,000 images for one epoch and are tested on 2,000 (the
-# chapter then asserts only that they learned); exercise 05.4's own run trains one epoch and
-# validates on 1,000 images; the mixed-precision section times one step. Exercise 05.4 is then
+# The chapter's three CNNs train on 3,000 images for one epoch, are validated on 1,000 and tested
+# on 2,000 (its claims then show as notices: so short a run cannot reach the chapter's figures);
+# exercise 05.4's own run trains one epoch, validates on 1,000 images and asks only for 50%;
+# the mixed-precision section times one step. Exercise 05.4 is then
 # graded on a run of its own, below: GRADE_EPOCHS epochs on GRADE_FIT images, validated on
 # GRADE_VAL held-out images.
 PARAMETERS = {"TRAIN_SAMPLES": 3000, "TEST_SAMPLES": 2000, "EPOCHS": 1, "BEST_EPOCHS": 1,
-              "COMPACT_EPOCHS": 1, "VAL_SAMPLES": 1000, "MIXED_PRECISION_STEPS": 1}
+              "COMPACT_EPOCHS": 1, "COMPACT_TARGET": 0.5, "VAL_SAMPLES": 1000,
+              "MIXED_PRECISION_STEPS": 1}
 CELL_TIMEOUT = 120  # seconds; generous, so that a loaded machine changes no status
 NOTEBOOK_TIMEOUT = 900  # a loaded machine can take minutes
 TEST_TIMEOUT = 300  # 05.4 trains a network: seconds when idle, over a minute under load
