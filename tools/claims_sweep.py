@@ -96,12 +96,12 @@ def merge(old: dict[str, Any], runs: list[dict[str, Any]], stack: str) -> dict[s
     """Old results of notebooks that are unchanged and not re-run, plus the new runs."""
     current = {p.stem: notebook_hash(p) for p in runner.find_notebooks()}
     fresh = {(r["stack"], r["notebook"], r["seed"]) for r in runs}
-    kept = [r for r in old.get("runs", []) if current.get(r["notebook"]) == r["hash"]
-            and (r["stack"], r["notebook"], r["seed"]) not in fresh]
+    kept = [r for r in old.get("runs", []) + runs if current.get(r["notebook"]) == r["hash"]
+            and (r in runs or (r["stack"], r["notebook"], r["seed"]) not in fresh)]
     stacks = dict(old.get("stacks", {}))
     stacks[stack] = {"date": datetime.date.today().isoformat(), "commit": commit(),
                      "machine": machine()}
-    return {"stacks": stacks, "runs": sorted(kept + runs, key=lambda r: (
+    return {"stacks": stacks, "runs": sorted(kept, key=lambda r: (
         STACKS.index(r["stack"]), r["notebook"], r["seed"]))}
 
 
