@@ -65,6 +65,12 @@ HOROVOD_SIGNATURES = {  # Horovod 0.28.1's, parameter by parameter (name, defaul
         ("gradient_predivide_factor", 1.0), ("op", "Average"), ("backward_passes_per_step", 1),
         ("average_aggregated_gradients", False), ("num_groups", 0), ("groups", None),
         ("process_set", "global_process_set"), ("scale_local_gradients", True)],
+    "PartialDistributedOptimizer": [  # Horovod 0.28.1 has it in horovod.keras
+        ("optimizer", REQUIRED), ("name", None), ("device_dense", ""), ("device_sparse", ""),
+        ("compression", "Compression.none"), ("sparse_as_dense", False),
+        ("gradient_predivide_factor", 1.0), ("op", "Average"), ("groups", None),
+        ("process_set", "global_process_set"), ("local_layers", None),
+        ("scale_local_gradients", True)],
     "load_model": [("filepath", REQUIRED), ("custom_optimizers", None), ("custom_objects", None),
                    ("compression", "Compression.none"), ("legacy_opts", False)],
     "allreduce": [("value", REQUIRED), ("name", None), ("average", None), ("prescale_factor", 1.0),
@@ -181,14 +187,20 @@ def test_num_groups_is_accepted_with_horovods_deprecation_warning(hvd, keras):
         hvd.DistributedOptimizer(keras.optimizers.SGD(0.1), num_groups=2)
 
 
-def test_elastic_horovod_says_plainly_that_it_is_not_implemented(hvd):
-    for name in ("run", "KerasState", "CommitStateCallback", "UpdateBatchStateCallback",
-                 "UpdateEpochStateCallback"):
-        with pytest.raises(NotImplementedError, match=f"hvd.elastic.{name}: elastic Horovod"):
-            getattr(hvd.elastic, name)(None)
+def test_elastic_offers_horovods_state_loop_and_callbacks(hvd, keras):
     import utils.horovod_keras.elastic as elastic
 
-    assert elastic is hvd.elastic
+    assert elastic is hvd.elastic and "__getattr__" not in vars(elastic)
+    assert set(elastic.__all__) == {"run", "KerasState", "CommitStateCallback",
+                                    "UpdateBatchStateCallback", "UpdateEpochStateCallback"}
+    for name in ("CommitStateCallback", "UpdateBatchStateCallback", "UpdateEpochStateCallback"):
+        assert issubclass(getattr(elastic, name), keras.callbacks.Callback)
+    with pytest.raises(ValueError, match="Model must be built first"):
+        elastic.KerasState(keras.Sequential([keras.layers.Dense(2)]))
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="KerasState needs an optimizer"):
+        elastic.KerasState(model)
+    assert callable(elastic.run(lambda state: None))  # it runs in tests/test_horovod_upstream.py
 
 
 def test_load_model_rewraps_optimizers_of_any_class_and_refuses_legacy_ones(hvd, keras, tmp_path):
