@@ -302,7 +302,7 @@ def test_05_3_hints_when_blocks_are_mixed_up():
 
 
 # ---------------------------------------------------------------- 05.4 compact CNN
-def small_cnn(dense=None, softmax=True, compiled=True, first=None):
+def small_cnn(dense=None, softmax=True, compiled=True, first=None, from_logits=False):
     import keras
     from keras import layers
 
@@ -313,8 +313,9 @@ def small_cnn(dense=None, softmax=True, compiled=True, first=None):
         *([layers.Dense(dense, activation="relu")] if dense else []),
         layers.Dense(10, activation="softmax" if softmax else None)])
     if compiled:
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        loss = (keras.losses.SparseCategoricalCrossentropy(from_logits=True) if from_logits
+                else "sparse_categorical_crossentropy")
+        model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
     return model
 
 
@@ -334,6 +335,12 @@ def test_05_4_accepts_a_cnn_within_the_budget_above_the_bar(capsys):
     assert passes("05.4", run_with_accuracy(small_cnn(), 0.6, target=0.5))
 
 
+def test_05_4_accepts_logits_with_a_loss_from_logits(capsys):
+    model = small_cnn(softmax=False, from_logits=True)
+    assert ch05.compact_design_problem(model) is None
+    assert passes("05.4", run_with_accuracy(model, 0.995))
+
+
 def test_05_4_design_problems_name_the_mistake():
     from keras import layers
 
@@ -341,6 +348,7 @@ def test_05_4_design_problems_name_the_mistake():
     assert "over the budget" in ch05.compact_design_problem(small_cnn(dense=256))
     assert "compile" in ch05.compact_design_problem(small_cnn(compiled=False))
     assert "probabilities" in ch05.compact_design_problem(small_cnn(softmax=False))
+    assert "another" in ch05.compact_design_problem(small_cnn(from_logits=True))
     assert "Conv2D" in ch05.compact_design_problem(small_cnn(first=layers.Dense(4)))
     assert "Keras model" in ch05.compact_design_problem("a model")
 

@@ -104,7 +104,7 @@ def test_grading_never_modifies_the_submissions(graded):
                               "AND needs [0, 0, 0, 1]"]),
     ("exception_in_first_exercise.ipynb", [
         "`cross_entropy_gradients` is not defined",
-        "code cell 16 (exercise 01.1) raised NameError"]),
+        "code cell 19 (exercise 01.1) raised NameError"]),
     ("syntax_error.ipynb", ["(exercise 01.4) raised SyntaxError"]),
     ("infinite_loop.ipynb", ["Exercise 01.2: 0/2, failed: took longer than 5 s",
                              "(exercise 01.2) was stopped after 20 s"]),

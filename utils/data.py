@@ -105,6 +105,22 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, verbose: bool = Tru
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
 
+def to_vectors(images) -> np.ndarray:
+    """Digits of shape (n, 28, 28), any numeric type, as float32 rows of 784 values in [0, 1]."""
+    images = np.asarray(images)
+    if images.ndim < 2:
+        raise ValueError(f"expected images of shape (n, 28, 28), got shape {images.shape}")
+    return images.reshape(len(images), -1).astype(np.float32) / 255
+
+
+def to_images(images) -> np.ndarray:
+    """Digits of shape (n, 28, 28) as float32 maps of shape (n, 28, 28, 1) in [0, 1]."""
+    images = np.asarray(images)
+    if images.ndim != 3:
+        raise ValueError(f"expected images of shape (n, height, width), got shape {images.shape}")
+    return images[..., np.newaxis].astype(np.float32) / 255
+
+
 def _read_cache(cache: Path, verbose: bool) -> dict[str, np.ndarray] | None:
     if not cache.exists():
         return None

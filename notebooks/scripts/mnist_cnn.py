@@ -6,8 +6,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 try:
     import utils
 except ImportError:  # run from a checkout where the course helpers are not installed
@@ -16,31 +14,25 @@ except ImportError:  # run from a checkout where the course helpers are not inst
 
 
 def build_cnn():
-    """Conv(32, 5×5) → max-pool → Conv(64, 5×5) → max-pool → softmax: 62,346 parameters."""
-    import keras
-    from keras import layers
+    """Conv(32, 5×5) → max-pool → Conv(64, 5×5) → max-pool → Dense(10): 62,346 parameters.
 
-    return keras.Sequential([
-        keras.Input(shape=(28, 28, 1)),
-        layers.Conv2D(32, (5, 5), activation="relu"),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (5, 5), activation="relu"),
-        layers.MaxPooling2D((2, 2)),
-        layers.Flatten(),
-        layers.Dense(10, activation="softmax"),
-    ], name="mnist_cnn")
+    Chapter 05's network, `utils.training.seeds_cnn()`. It outputs logits: compile it with
+    `keras.losses.SparseCategoricalCrossentropy(from_logits=True)`, and apply
+    `keras.ops.softmax` to its outputs where probabilities are wanted."""
+    from utils.training import seeds_cnn
+
+    return seeds_cnn(name="mnist_cnn")
 
 
 def load_data(train_samples: int | None = None):
     """MNIST as float32 images in [0, 1] with a channel axis, and integer labels."""
+    from utils.data import to_images
+
     (x_train, y_train), (x_test, y_test) = utils.load_mnist(verbose=False)
     if train_samples is not None:
         x_train, y_train = x_train[:train_samples], y_train[:train_samples]
-
-    def prepare(x):
-        return (x.astype("float32") / 255.0)[..., np.newaxis]
-
-    return (prepare(x_train), y_train.astype("int64")), (prepare(x_test), y_test.astype("int64"))
+    train = to_images(x_train), y_train.astype("int64")
+    return train, (to_images(x_test), y_test.astype("int64"))
 
 
 def training_images_per_second(x, y, batch_size: int, *, jit_compile: bool = False,
@@ -55,7 +47,8 @@ def training_images_per_second(x, y, batch_size: int, *, jit_compile: bool = Fal
     if len(x) < n:
         raise ValueError(f"need {n} images for batch size {batch_size}, got {len(x)}")
     model = build_cnn()
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy",
+    model.compile(optimizer=keras.optimizers.SGD(0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   jit_compile=jit_compile)
     model.fit(x[:2 * batch_size], y[:2 * batch_size], batch_size=batch_size, epochs=1,
               shuffle=False, verbose=0)  # traces (and, with XLA, compiles) the training step

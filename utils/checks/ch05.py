@@ -190,16 +190,35 @@ def compact_design_problem(model) -> str | None:
                 "(pooling or strides) or use fewer filters in the last convolution")
     if getattr(model, "optimizer", None) is None:
         return ("compile the model inside build_compact_cnn(): an optimizer, "
-                "loss='sparse_categorical_crossentropy' and metrics=['accuracy']")
+                "loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True) and "
+                "metrics=['accuracy']")
+    images = np.random.default_rng(54).random((2, 28, 28, 1)).astype(np.float32)
     try:
-        probabilities = np.asarray(model(np.zeros((2, 28, 28, 1), np.float32)), dtype=float)
+        outputs = np.asarray(model(images), dtype=float)
     except Exception as error:
         return f"the model could not run on 28x28x1 images ({type(error).__name__}: {error})"
-    if probabilities.shape != (2, 10):
-        return f"the model should output 10 numbers per image, got shape {probabilities.shape[1:]}"
-    if not (np.all(probabilities >= 0) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-3)):
-        return "the last layer should output probabilities: Dense(10, activation='softmax')"
+    if outputs.shape != (2, 10):
+        return f"the model should output 10 numbers per image, got shape {outputs.shape[1:]}"
+    probabilities = bool(np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1, atol=1e-3))
+    from_logits = loss_from_logits(getattr(model, "loss", None))
+    if from_logits and probabilities:
+        return ("the last layer already applies a softmax and the loss (from_logits=True) applies "
+                "another: leave the last Dense(10) without activation, its outputs are the logits")
+    if from_logits is False and not probabilities:
+        return ("the last layer outputs logits (no softmax), but the loss expects probabilities: "
+                "compile with keras.losses.SparseCategoricalCrossentropy(from_logits=True)")
     return None
+
+
+def loss_from_logits(loss) -> bool | None:
+    """Whether a compiled loss reads logits (True), probabilities (False), or None if unknown."""
+    if isinstance(loss, str):
+        return False if "crossentropy" in loss else None
+    try:
+        config = loss.get_config()
+    except Exception:
+        return None
+    return bool(config["from_logits"]) if "from_logits" in config else None
 
 
 def validation_accuracy(model, x_val, y_val) -> float:
@@ -218,8 +237,9 @@ def compact_cnn(run):
     params = int(model.count_params())
     if accuracy < target:
         require(accuracy > 0.2, f"validation accuracy {accuracy:.4f}, about chance: the network "
-                "did not learn; check the loss (integer labels need "
-                "sparse_categorical_crossentropy) and that the learning rate is not far too high")
+                "did not learn; check the loss (integer labels and logits need "
+                "SparseCategoricalCrossentropy(from_logits=True)) and that the learning rate is "
+                "not far too high")
         raise Hint(f"validation accuracy {accuracy:.4f}, below the bar of {target:.1%}, with "
                    f"{params:,} parameters: spend the budget on filters rather than on a big "
                    "Dense layer; batch normalisation after each convolution and dropout before "
