@@ -1,4 +1,9 @@
-"""Tests for utils.scaling: the bookkeeping of chapter 06's timings on a shared machine."""
+"""Tests for utils.scaling (the bookkeeping and figures of chapter 06's timings on a shared
+machine) and for the arguments of the scripts the chapter launches."""
+
+import importlib.util
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +62,100 @@ def test_notes_appear_only_for_implausible_timings():
     assert "more than they can do" in scaling.speedup_note(2.4, ranks=2)
     assert scaling.efficiency_note(0.4) is None
     assert "yardstick" in scaling.efficiency_note(1.2)
+
+
+# --- the figures: legends under the axes, in readable type --------------------------------------
+def _legend_fonts(figure):
+    legends = [*figure.legends, *(ax.get_legend() for ax in figure.axes if ax.get_legend())]
+    return legends, [text.get_fontsize() for legend in legends for text in legend.get_texts()]
+
+
+@pytest.fixture
+def shown_figures(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "show", lambda: figures.append(plt.gcf()))
+    yield figures
+    plt.close("all")
+
+
+def test_the_scaling_figure_has_one_readable_legend_below_both_panels(shown_figures):
+    scaling.plot_scaling({"vs 1 rank": {1: 1.0, 2: 1.01}}, [1, 2],
+                         {"paper": {128: 0.88}, "book": {1: 1.0, 2: 0.875}})
+    (figure,) = shown_figures
+    legends, sizes = _legend_fonts(figure)
+    assert len(legends) == 1 and legends[0] in figure.legends  # the figure's, not a panel's
+    assert min(sizes) >= 9
+    labels = [text.get_text() for text in legends[0].get_texts()]
+    assert labels == ["ideal", "here, vs 1 rank", "paper", "book"]
+    here, paper = (line.get_color() for line in legends[0].get_lines()[1:3])
+    assert here != paper, "a published series must not share the colour of a measured one"
+
+
+def test_the_throughput_and_time_to_accuracy_legends_sit_under_their_axes(shown_figures):
+    scaling.plot_throughput(STUDY, 5000, [32, 128, 512])
+    run = {"np": 2, "threads_per_rank": 1, "device": "cpu", "validation_curve": [[1.0, 0, 0.95]]}
+    scaling.plot_time_to_accuracy([run], 0.97)
+    for figure in shown_figures:
+        legends, sizes = _legend_fonts(figure)
+        assert len(legends) == 1 and min(sizes) >= 9
+        assert legends[0].get_bbox_to_anchor().y0 < figure.axes[0].get_window_extent().y0
+
+
+# --- the scripts chapter 06 launches: their arguments, without starting a job ------------------
+SCRIPTS = Path(__file__).resolve().parent.parent / "notebooks" / "scripts"
+
+
+def _script(name):
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # imports neither TensorFlow nor Horovod at the top
+        return module
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+
+@pytest.mark.parametrize(("options", "ranks", "rate"), [
+    ([], 1, 0.02),  # one rank at the batch the rate is meant for
+    ([], 4, 0.08),  # the linear scaling rule
+    (["--batch-size", "64", "--base-batch", "128"], 2, 0.02),  # strong scaling: one rank's batch
+    (["--batch-size", "32", "--base-batch", "128", "--backward-passes-per-step", "4"], 2, 0.04),
+])
+def test_the_training_scripts_rate_follows_the_effective_global_batch(options, ranks, rate):
+    script = _script("train_mnist_hvd")
+    args = script.parse_args(["--batch-size", "128", "--base-lr", "0.02", *options])
+    assert script.learning_rate(args, ranks) == pytest.approx(rate)
+
+
+def test_the_training_script_refuses_accumulation_or_compression_in_its_custom_loop(capsys):
+    script = _script("train_mnist_hvd")
+    for option in (["--backward-passes-per-step", "2"], ["--compression", "fp16"]):
+        with pytest.raises(SystemExit):
+            script.parse_args(["--loop", "custom", *option])
+        assert "use them with --loop fit" in capsys.readouterr().err
+
+
+def test_variants_share_the_data_and_override_the_training_scripts_options(tmp_path):
+    variants = _script("train_variants")
+    sys.path.insert(0, str(SCRIPTS))  # train_variants imports train_mnist_hvd by name
+    try:
+        out, parsed = variants.parse_args([
+            "--train-samples", "1200", "--val-samples", "200", "--batch-size", "128",
+            "--variant", "plain", "--variant", "strong:batch-size=64,warmup-epochs=0",
+            "--variant", "fp16:compression=fp16", "--out", str(tmp_path / "v.json")])
+        assert [name for name, _ in parsed] == ["plain", "strong", "fp16"]
+        plain, strong, fp16 = (args for _, args in parsed)
+        assert (plain.batch_size, strong.batch_size, strong.warmup_epochs) == (128, 64, 0)
+        assert fp16.compression == "fp16" and {a.train_samples for _, a in parsed} == {1200}
+        for bad in (["--variant", "x:batch-size"], ["--variant", "x", "--variant", "x"],
+                    ["--variant", "x:train-samples=600", "--variant", "y"]):
+            with pytest.raises(SystemExit):
+                variants.parse_args(["--val-samples", "200", *bad, "--out", "v.json"])
+    finally:
+        sys.path.remove(str(SCRIPTS))

@@ -19,6 +19,19 @@ Run = dict[str, Any]  # rank 0's JSON results of one training job (scripts/train
 
 # Timing noise tolerated before a speedup above the rank count counts as implausible.
 NOISE_ALLOWANCE = 1.15
+LEGEND_FONT_SIZE = 9  # points: the legends go below the axes, where they cover no data
+
+
+def _legend_below(owner: Any, handles: Sequence[Any] | None = None, ncol: int = 2) -> None:
+    """A legend under the axes (or under the figure, for a figure), out of the data's way."""
+    import matplotlib.pyplot as plt
+
+    if isinstance(owner, plt.Figure):
+        owner.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                     ncol=ncol, fontsize=LEGEND_FONT_SIZE, frameon=False)
+    else:
+        owner.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=ncol,
+                     fontsize=LEGEND_FONT_SIZE, frameon=False)
 
 
 @dataclass(frozen=True)
@@ -77,7 +90,7 @@ def plot_throughput(rows: Sequence[Run], bound: float, batch_sizes: Sequence[int
            title="One process, chapter 05's CNN")
     ax.set_xticks(list(batch_sizes), [str(b) for b in batch_sizes])
     ax.xaxis.set_minor_locator(plt.NullLocator())
-    ax.legend(fontsize=8)
+    _legend_below(ax)
     plt.show()
 
 
@@ -131,23 +144,25 @@ def plot_scaling(baselines: Mapping[str, Mapping[int, float]], ranks: Sequence[i
     """Speedup (left) and efficiency (right) of each baseline here, beside published ones."""
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    left.plot(ranks, ranks, "k:", label="ideal")
-    right.axhline(1.0, color="k", ls=":", label="ideal")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    handles = left.plot(ranks, ranks, "k:", label="ideal")
+    right.axhline(1.0, color="k", ls=":")
     for name, speedup in baselines.items():
         counts = sorted(speedup)
-        left.plot(counts, [speedup[n] for n in counts], "o-", label=f"here, {name}")
-        right.plot(counts, [speedup[n] / n for n in counts], "o-", label=f"here, {name}")
+        handles += left.plot(counts, [speedup[n] for n in counts], "o-", label=f"here, {name}")
+        right.plot(counts, [speedup[n] / n for n in counts], "o-",
+                   color=handles[-1].get_color())
     left.set(xlabel="ranks", ylabel="speedup (images/s)", title="Speedup", xticks=list(ranks))
-    left.legend(fontsize=8)
-    for (name, points), marker in zip(published.items(), "^v<sDpP*", strict=False):
-        right.plot(list(points), list(points.values()), marker + "--", label=name)
+    for i, ((name, points), marker) in enumerate(zip(published.items(), "^v<sDpP*",
+                                                     strict=False)):
+        handles += right.plot(list(points), list(points.values()), marker + "--", label=name,
+                              color=f"C{(len(baselines) + i) % 10}")  # not the colours here
     right.set(xscale="log", xlabel="workers", ylabel="efficiency", ylim=(0, 1.1),
               title="Efficiency, here and published")
     ticks = [1, 2, 4, 8, 16, 32, 64, 128, 512]
     right.set_xticks(ticks, [str(t) for t in ticks])
     right.xaxis.set_minor_locator(plt.NullLocator())
-    right.legend(fontsize=7, loc="lower left")
+    _legend_below(fig, handles)  # one legend for both panels, under them
     plt.show()
 
 
@@ -165,5 +180,5 @@ def plot_time_to_accuracy(runs: Sequence[Run], target: float) -> None:
     ax.axhline(target, color="gray", ls=":", label=f"target {target:.0%}")
     ax.set(xlabel="training seconds", ylabel="validation accuracy", ylim=(0.9, 1.0),
            title="Time-to-accuracy")
-    ax.legend(fontsize=8)
+    _legend_below(ax)
     plt.show()

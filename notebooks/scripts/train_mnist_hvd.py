@@ -9,6 +9,10 @@ Two styles, the same mathematics:
 
 `hvd.*` below is Horovod's API; `distributed.*` (threads, GPU pinning, shards) is the course's.
 
+With --loop fit, two DistributedOptimizer options change what is communicated:
+  --backward-passes-per-step K  accumulate K local gradients, then allreduce and apply once
+  --compression fp16            send the gradients as float16 (half the bytes)
+
 Rank 0 writes the results (throughput, time per epoch, test accuracy and, with --val-samples,
 the validation curve for time-to-accuracy) as JSON to --out.
 """
@@ -34,7 +38,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64, help="examples per rank per step")
     parser.add_argument("--base-lr", type=float, default=0.02,
-                        help="SGD learning rate for ONE rank; scaled by the number of ranks")
+                        help="SGD learning rate for ONE rank at --base-batch; scaled with the "
+                        "effective global batch (the linear scaling rule)")
+    parser.add_argument("--base-batch", type=int, default=0,
+                        help="the batch --base-lr is meant for (default: --batch-size, one "
+                        "rank's batch): the rate is base-lr x effective global batch / base-batch")
+    parser.add_argument("--backward-passes-per-step", type=int, default=1,
+                        help="local gradients accumulated before each allreduce and update "
+                        "(--loop fit); the effective batch grows by this factor")
+    parser.add_argument("--compression", choices=["none", "fp16"], default="none",
+                        help="how the gradients travel (--loop fit): float32, or float16")
     parser.add_argument("--warmup-epochs", type=float, default=1.0,
                         help="epochs to ramp the learning rate from base-lr to base-lr × ranks")
     parser.add_argument("--train-samples", type=int, default=MNIST_TRAIN_SIZE,
@@ -48,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=None, help="JSON results file (rank 0)")
     args = parser.parse_args(argv)
-    for name in ("epochs", "batch_size", "train_samples"):
+    for name in ("epochs", "batch_size", "train_samples", "backward_passes_per_step"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.train_samples > MNIST_TRAIN_SIZE:
@@ -60,6 +73,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--evaluations-per-epoch must be at least 1")
     if args.base_lr <= 0 or args.warmup_epochs < 0 or args.threads < 0:
         parser.error("--base-lr must be positive; --warmup-epochs and --threads not negative")
+    if args.base_batch < 0:
+        parser.error("--base-batch must be positive (or 0: the same as --batch-size)")
+    args.base_batch = args.base_batch or args.batch_size
+    if args.loop == "custom" and (args.backward_passes_per_step > 1 or args.compression != "none"):
+        parser.error("--backward-passes-per-step and --compression are DistributedOptimizer "
+                     "options: use them with --loop fit")
     if args.warmup_epochs != int(args.warmup_epochs):
         parser.error("--warmup-epochs must be a whole number of epochs (Horovod's warm-up "
                      "callback ramps epoch by epoch)")
@@ -72,6 +91,35 @@ def fail(message: str) -> None:
 
     rank0_print(f"train_mnist_hvd.py: error: {message}", file=sys.stderr)
     sys.exit(2)
+
+
+def learning_rate(args: argparse.Namespace, size: int) -> float:
+    """The linear scaling rule: base-lr x (effective global batch / base batch), where the
+    effective global batch is batch-size x ranks x backward passes per step."""
+    effective_batch = args.batch_size * size * args.backward_passes_per_step
+    return args.base_lr * effective_batch / args.base_batch
+
+
+def cross_entropy(model):
+    """The loss for this model's output: from logits, unless its last layer is a softmax."""
+    import keras
+
+    probabilities = getattr(model.layers[-1], "activation", None) is keras.activations.softmax
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities)
+
+
+def compression(args: argparse.Namespace, hvd):
+    """Horovod's compressor for --compression: float16 on the wire, or the gradients as they are."""
+    return hvd.Compression.fp16 if args.compression == "fp16" else hvd.Compression.none
+
+
+def gradient_bytes(model, compressor) -> int:
+    """The bytes of one rank's gradients as the compressor hands them to the allreduce."""
+    import numpy as np
+    import tensorflow as tf
+
+    return sum(int(np.prod(w.shape)) * compressor.compress(tf.zeros(w.shape))[0].dtype.size
+               for w in model.trainable_weights)
 
 
 def weights_digest(model) -> str:
@@ -95,6 +143,7 @@ class Progress:
         self.steps_per_epoch, self.images_per_step = steps_per_epoch, images_per_step
         self.curve = []  # [training seconds, images seen by the job, validation accuracy]
         self.epoch_seconds = []
+        self.passes = self.updates = 0  # backward passes, and those that changed the weights
         self.trained = 0.0  # training seconds before the current stretch
         self.started = None
 
@@ -104,7 +153,9 @@ class Progress:
     def seconds(self):
         return self.trained + time.perf_counter() - self.started
 
-    def after_step(self, model, epoch, step):
+    def after_step(self, model, epoch, step, updated=True):
+        self.passes += 1
+        self.updates += bool(updated)
         if not self.every or (step + 1) % self.every:
             return
         self.trained = self.seconds()
@@ -145,17 +196,26 @@ def train_with_fit(model, x, y, args, lr, hvd, progress):
     """model.fit with Horovod's Keras API (`hvd` is utils.horovod_keras, Horovod's names)."""
     import keras
 
-    optimizer = hvd.DistributedOptimizer(keras.optimizers.SGD(lr, momentum=0.9))
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+    optimizer = hvd.DistributedOptimizer(
+        keras.optimizers.SGD(lr, momentum=0.9),
+        backward_passes_per_step=args.backward_passes_per_step,  # allreduce every K passes
+        average_aggregated_gradients=True,  # apply the mean of the K gradients
+        compression=compression(args, hvd))  # float16 on the wire with --compression fp16
+    model.compile(optimizer=optimizer, loss=cross_entropy(model),
                   metrics=["accuracy"], jit_compile=False)  # Horovod's ops cannot run in XLA
 
     class Report(keras.callbacks.Callback):  # the clock, the validation curve, one line an epoch
         def on_train_begin(self, logs=None):
             progress.start()
+            self.last = (keras.ops.convert_to_numpy(self.model.trainable_weights[-1])
+                         if self.model.built else None)
 
         def on_train_batch_end(self, batch, logs=None):
-            if hvd.rank() == 0:
-                progress.after_step(self.model, self.epoch, batch)
+            if hvd.rank() == 0:  # a pass that only accumulated leaves the weights as they were
+                bias = keras.ops.convert_to_numpy(self.model.trainable_weights[-1])
+                updated = self.last is None or bool((bias != self.last).any())
+                self.last = bias
+                progress.after_step(self.model, self.epoch, batch, updated)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
@@ -185,7 +245,7 @@ def train_with_custom_loop(model, x, y, args, lr, hvd, progress):
     from utils import distributed
 
     optimizer = keras.optimizers.SGD(lr, momentum=0.9)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    loss_fn = cross_entropy(model)
     dataset = (tf.data.Dataset.from_tensor_slices((x, y))
                .shuffle(len(x), seed=args.seed + hvd.rank())
                .batch(args.batch_size, drop_remainder=True)  # same step count on every rank
@@ -219,6 +279,40 @@ def train_with_custom_loop(model, x, y, args, lr, hvd, progress):
         mean_loss = float(hvd_tf.allreduce(loss_sum / steps_per_epoch, op=hvd_tf.Average))
         progress.end_epoch(epoch, args.epochs, mean_loss)
     return mean_loss
+
+
+def train_and_compare(model, train_data, val_data, args, lr, hvd) -> dict:
+    """Train `model` on this rank's shard (x, y); then check that every rank holds the very same
+    weights. Returns the run's figures (rank 0's clock and validation curve)."""
+    import numpy as np
+
+    x, y = train_data
+    train = train_with_fit if args.loop == "fit" else train_with_custom_loop
+    steps_per_epoch = -(-len(x) // args.batch_size) if args.loop == "fit" else \
+        len(x) // args.batch_size  # the custom loop drops the last, partial batch
+    progress = Progress(*val_data, args.evaluations_per_epoch, steps_per_epoch,
+                        args.batch_size * hvd.size())
+    final_loss = train(model, x, y, args, lr, hvd, progress)
+
+    # Every rank must now hold the very same weights: compare fingerprints.
+    digest = np.frombuffer(bytes.fromhex(weights_digest(model)), dtype=np.uint8)
+    digests = hvd.allgather(digest[np.newaxis]).numpy()  # one row per rank
+    images_per_epoch = len(x) * hvd.size()
+    global_batch = args.batch_size * hvd.size()
+    return {
+        "loop": args.loop, "np": hvd.size(), "epochs": args.epochs,
+        "batch_size_per_rank": args.batch_size, "global_batch_size": global_batch,
+        "backward_passes_per_step": args.backward_passes_per_step,
+        "effective_batch_size": global_batch * args.backward_passes_per_step,
+        "compression": args.compression, "learning_rate": lr,
+        "warmup_epochs": args.warmup_epochs, "train_images_per_epoch": images_per_epoch,
+        "epoch_seconds": progress.epoch_seconds,
+        "images_per_second": progress.images_per_second(images_per_epoch),
+        "final_loss": final_loss, "validation_curve": progress.curve,
+        "val_samples": args.val_samples, "passes": progress.passes, "updates": progress.updates,
+        "gradient_bytes": gradient_bytes(model, compression(args, hvd)),
+        "weights_identical": bool((digests == digests[0]).all()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -259,33 +353,14 @@ def main(argv: list[str] | None = None) -> int:
     # 4. Model and optimizer; linear scaling rule: N ranks take N times bigger steps.
     keras.utils.set_random_seed(args.seed + hvd.rank())  # different on purpose: broadcast fixes it
     model = build_cnn()
-    lr = args.base_lr * hvd.size()
-    train = train_with_fit if args.loop == "fit" else train_with_custom_loop
-    steps_per_epoch = -(-len(x) // args.batch_size) if args.loop == "fit" else \
-        len(x) // args.batch_size  # the custom loop drops the last, partial batch
-    progress = Progress(x_val, y_val, args.evaluations_per_epoch, steps_per_epoch,
-                        args.batch_size * hvd.size())
-    final_loss = train(model, x, y, args, lr, hvd, progress)
-    epoch_seconds = progress.epoch_seconds
+    lr = learning_rate(args, hvd.size())  # base-lr x size (x backward passes per step)
+    result = train_and_compare(model, (x, y), (x_val, y_val), args, lr, hvd)
 
-    # 5. Every rank must now hold the very same weights: compare fingerprints.
-    digest = np.frombuffer(bytes.fromhex(weights_digest(model)), dtype=np.uint8)
-    digests = hvd.allgather(digest[np.newaxis]).numpy()  # one row per rank
+    # 5. Rank 0 measures the test accuracy and writes the results.
     if hvd.rank() == 0:
         probabilities = model.predict(x_test, batch_size=1000, verbose=0)
         accuracy = float(np.mean(np.argmax(probabilities, axis=1) == y_test))
-        images_per_epoch = len(x) * hvd.size()
-        result = {
-            "loop": args.loop, "np": hvd.size(), "threads_per_rank": threads, "device": device,
-            "epochs": args.epochs, "batch_size_per_rank": args.batch_size,
-            "global_batch_size": args.batch_size * hvd.size(), "learning_rate": lr,
-            "warmup_epochs": args.warmup_epochs, "train_images_per_epoch": images_per_epoch,
-            "epoch_seconds": epoch_seconds,
-            "images_per_second": progress.images_per_second(images_per_epoch),
-            "final_loss": final_loss, "test_accuracy": accuracy,
-            "validation_curve": progress.curve, "val_samples": args.val_samples,
-            "weights_identical": bool((digests == digests[0]).all()),
-        }
+        result.update(threads_per_rank=threads, device=device, test_accuracy=accuracy)
         print(f"test accuracy {accuracy:.4f}, {result['images_per_second']:.0f} images/s, "
               f"weights identical on all ranks: {result['weights_identical']}", flush=True)
         if args.out:

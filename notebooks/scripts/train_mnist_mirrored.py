@@ -23,13 +23,14 @@ def train_with_mirrored_strategy(x, y, args):
     import keras
     import tensorflow as tf
     from mnist_cnn import build_cnn
+    from train_mnist_hvd import cross_entropy  # from logits, unless the CNN ends in a softmax
 
     strategy = tf.distribute.MirroredStrategy()  # every visible GPU, or the logical CPUs
     replicas = strategy.num_replicas_in_sync
     with strategy.scope():  # variables created here are mirrored on every device
         model = build_cnn()
         model.compile(optimizer=keras.optimizers.SGD(args.base_lr * replicas, momentum=0.9),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                      loss=cross_entropy(model), metrics=["accuracy"])
     epoch_seconds = []
 
     def epoch_end(epoch, logs):

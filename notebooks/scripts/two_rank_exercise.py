@@ -55,6 +55,7 @@ def digest(model) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from mnist_cnn import build_cnn, load_data  # also makes `utils` importable from a checkout
+    from train_mnist_hvd import cross_entropy  # from logits, unless the CNN ends in a softmax
 
     import utils.horovod_keras as hvd
     from utils import distributed
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     # The baseline: this rank trains a copy on one shard, alone, with a plain optimizer.
     alone = keras.models.clone_model(model)
     alone.compile(optimizer=keras.optimizers.SGD(args.base_lr), jit_compile=False,
-                  loss="sparse_categorical_crossentropy")
+                  loss=cross_entropy(alone))
     x_shard, y_shard = distributed.shard(x, y, rank=hvd.rank(), size=hvd.size())
     alone.fit(x_shard, y_shard, batch_size=args.batch_size, epochs=1, verbose=0)  # traces
     start = time.perf_counter()
