@@ -313,7 +313,7 @@ def test_the_chapter_comes_from_the_exercise_ids_then_from_the_file_name():
         nbformat.v4.new_code_cell('check("03.2", answer)')])  # metadata lost: its check call
     assert grading.exercise_ids(notebook) == ["03.1", "03.2"]
     assert grading.chapter_of(notebook, "02_whatever.ipynb") == "03"
-    assert grading.chapter_of(nbformat.v4.new_notebook(), "05_cnn.ipynb") == "05"
+    assert grading.chapter_of(nbformat.v4.new_notebook(), "06_cnn.ipynb") == "06"
     assert grading.chapter_of(nbformat.v4.new_notebook(), "homework.ipynb") is None
 
 
@@ -522,26 +522,26 @@ WRONG_ANSWERS = [
      {"my_schedule": lambda step: 0.05 * 0.1 ** (step / 1000)}, "a smooth decay"),
     ("04", "schedule_divides_by_ten_in_steps_of_1000",
      {"my_schedule": lambda step: _staircase(min(step, 1500))}, "at every multiple of 1,000"),
-    ("05", "receptive_field_of_stacks_with_strides",
+    ("06", "receptive_field_of_stacks_with_strides",
      {"receptive_field": lambda stack: sum(window for window, _ in stack)},
      "neighbouring windows share"),
-    ("05", "receptive_field_of_stacks_with_strides",
+    ("06", "receptive_field_of_stacks_with_strides",
      {"receptive_field": lambda stack: 1 + sum(window - 1 for window, _ in stack)},
      "strides compound"),
-    ("05", "average_pool_means_non_overlapping_blocks",
+    ("06", "average_pool_means_non_overlapping_blocks",
      {"average_pool": lambda m, s: m[:m.shape[0] // s * s, :m.shape[1] // s * s].reshape(
          m.shape[0] // s, s, m.shape[1] // s, s, m.shape[2]).max(axis=(1, 3))}, "max-pooling"),
-    ("05", "compact_cnn_within_budget_learns_on_a_short_run",
+    ("06", "compact_cnn_within_budget_learns_on_a_short_run",
      {"build_compact_cnn": lambda: "not a model"}, "should return a Keras model"),
-    ("06", "crossover_makes_latency_and_bandwidth_parts_equal",
+    ("07", "crossover_makes_latency_and_bandwidth_parts_equal",
      {"crossover_bytes": lambda n, alpha, beta: alpha * beta}, "one message's worth"),
-    ("06", "crossover_makes_latency_and_bandwidth_parts_equal",
+    ("07", "crossover_makes_latency_and_bandwidth_parts_equal",
      {"crossover_bytes": lambda n, alpha, beta: 2 * (n - 1) * alpha * beta}, "crossed one link"),
-    ("06", "crossover_makes_latency_and_bandwidth_parts_equal",
+    ("07", "crossover_makes_latency_and_bandwidth_parts_equal",
      {"crossover_bytes": lambda n, alpha, beta: n * alpha * beta / 8}, "not bits"),
-    ("06", "rank_zero_lines_and_collectives",
+    ("07", "rank_zero_lines_and_collectives",
      {"writes_on_every_rank": {5, 8, 9, 10}, "rank0_only": {5, 8, 9, 10}}, "wait forever"),
-    ("06", "rank_zero_lines_and_collectives",
+    ("07", "rank_zero_lines_and_collectives",
      {"writes_on_every_rank": {8, 9, 10}, "rank0_only": {8, 9, 10}}, "an argument can"),
 ]
 
@@ -561,9 +561,9 @@ def test_grading_tests_name_the_mistakes_learners_make(chapter, name, namespace,
      {"hidden_layer_gradients": lambda *a: [g.reshape(1, -1) if g.ndim == 1 else g
                                             for g in _two_layer_gradients(*a)]}),
     ("04", "schedule_divides_by_ten_in_steps_of_1000", {"my_schedule": _staircase}),
-    ("06", "rank_zero_lines_and_collectives",
+    ("07", "rank_zero_lines_and_collectives",
      {"writes_on_every_rank": [10, 9, 8, 5], "rank0_only": (8, 9, 10)}),
-    ("06", "crossover_makes_latency_and_bandwidth_parts_equal",
+    ("07", "crossover_makes_latency_and_bandwidth_parts_equal",
      {"crossover_bytes": lambda n, alpha, beta: n * beta * alpha}),
 ])
 def test_grading_tests_accept_right_answers_written_another_way(chapter, name, namespace):

@@ -1,4 +1,4 @@
-"""Tests for utils.scaling (the bookkeeping and figures of chapter 06's timings on a shared
+"""Tests for utils.scaling (the bookkeeping and figures of chapter 07's timings on a shared
 machine) and for the arguments of the scripts the chapter launches."""
 
 import importlib.util
@@ -106,7 +106,7 @@ def test_the_throughput_and_time_to_accuracy_legends_sit_under_their_axes(shown_
         assert legends[0].get_bbox_to_anchor().y0 < figure.axes[0].get_window_extent().y0
 
 
-# --- the scripts chapter 06 launches: their arguments, without starting a job ------------------
+# --- the scripts chapter 07 launches: their arguments, without starting a job ------------------
 SCRIPTS = Path(__file__).resolve().parent.parent / "notebooks" / "scripts"
 
 

@@ -1,4 +1,4 @@
-"""The SLURM job scripts of chapter 06: valid bash, the resources they need, the right command."""
+"""The SLURM job scripts of chapter 07: valid bash, the resources they need, the right command."""
 
 from __future__ import annotations
 

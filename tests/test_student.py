@@ -124,10 +124,10 @@ def test_copies_never_go_over_the_notebooks_themselves(capsys):
 
 def test_exercise_cells_are_found_by_metadata_else_by_their_check_call():
     assert exercises.exercise_of(code_cell("x = ...", exercise="02.3")) == "02.3"
-    assert exercises.exercise_of(code_cell("check('05.1', f)")) == "05.1"
-    assert exercises.exercise_of(code_cell("check('05.1', f)", solution="05.1")) is None
+    assert exercises.exercise_of(code_cell("check('06.1', f)")) == "06.1"
+    assert exercises.exercise_of(code_cell("check('06.1', f)", solution="06.1")) is None
     assert exercises.exercise_of(code_cell("x = 1", exercise="2.3")) is None
-    assert exercises.exercise_of(markdown_cell("check('05.1', f)")) is None
+    assert exercises.exercise_of(markdown_cell("check('06.1', f)")) is None
 
 
 def test_the_appendix_starts_at_its_heading_by_metadata_or_by_text():

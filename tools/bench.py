@@ -2,7 +2,7 @@
 
 Writes build/bench.json and prints a table (median and min-max spread of the repeats):
 notebook wall times under the runner, training throughput of chapter 03's best MLP and
-chapter 05's CNN with plain `model.fit`, the CNN's FLOP/s against this machine's fp32 matmul
+chapter 06's CNN with plain `model.fit`, the CNN's FLOP/s against this machine's fp32 matmul
 rate, Horovod images/s on 1 and 2 CPU ranks, grading time per chapter, and `make setup` time
 with and without the cached Horovod wheel. Every measurement runs in a fresh process.
 
@@ -53,7 +53,7 @@ start = time.perf_counter()
 model.fit(x, y, batch_size=128, epochs=1, verbose=0)
 print(json.dumps(len(x) / (time.perf_counter() - start)))
 """
-# Chapter 05's CNN timed by the chapters' own code (notebooks/scripts/mnist_cnn.py): one epoch
+# Chapter 06's CNN timed by the chapters' own code (notebooks/scripts/mnist_cnn.py): one epoch
 # of the 60,000 training images at batch 100, as the chapter trains it with SGD.
 CNN_FIT = """
 import json, sys

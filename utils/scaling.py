@@ -1,6 +1,6 @@
 """Measuring data-parallel training on a shared machine: launching the runs, summing them up, plots.
 
-Chapter 06 times a CNN on one process and on several Horovod ranks. Other work on the machine
+Chapter 07 times a CNN on one process and on several Horovod ranks. Other work on the machine
 can only slow a measurement down; this module holds what copes with that (the fastest of
 several timings, a baseline measured again when it is implausibly slow), so that the chapter's
 cells show the lesson, not the bookkeeping.
@@ -87,7 +87,7 @@ def plot_throughput(rows: Sequence[Run], bound: float, batch_sizes: Sequence[int
                 "s--" if xla else "o-", label=label)
     ax.axhline(bound, color="gray", ls=":", label="CPU bound from the matmul rate")
     ax.set(xscale="log", xlabel="batch size", ylabel="training images / s",
-           title="One process, chapter 05's CNN")
+           title="One process, chapter 06's CNN")
     ax.set_xticks(list(batch_sizes), [str(b) for b in batch_sizes])
     ax.xaxis.set_minor_locator(plt.NullLocator())
     _legend_below(ax)

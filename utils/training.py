@@ -4,7 +4,7 @@ imported by the later ones (the data preparation, `to_vectors` and `to_images`, 
 - `matmul_rate` (taught with NumPy in chapter 02): how many FLOP/s one large matrix product
   gets out of this machine, the yardstick every later timing is compared with.
 - `EpochTimer`: the wall time of every epoch of `fit` (chapters 03 to 06).
-- `seeds_cnn` (chapter 05): the two-stage CNN of the course's sources.
+- `seeds_cnn` (chapter 06): the two-stage CNN of the course's sources.
 """
 
 from __future__ import annotations

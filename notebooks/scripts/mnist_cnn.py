@@ -1,4 +1,4 @@
-"""Chapter 05's MNIST CNN and its data, shared by the chapter 06 notebook and scripts."""
+"""Chapter 06's MNIST CNN and its data, shared by the chapter 07 notebook and scripts."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ except ImportError:  # run from a checkout where the course helpers are not inst
 def build_cnn():
     """Conv(32, 5×5) → max-pool → Conv(64, 5×5) → max-pool → Dense(10): 62,346 parameters.
 
-    Chapter 05's network, `utils.training.seeds_cnn()`. It outputs logits: compile it with
+    Chapter 06's network, `utils.training.seeds_cnn()`. It outputs logits: compile it with
     `keras.losses.SparseCategoricalCrossentropy(from_logits=True)`, and apply
     `keras.ops.softmax` to its outputs where probabilities are wanted."""
     from utils.training import seeds_cnn

@@ -1,4 +1,4 @@
-"""The chapter 06 training with tf.distribute.MirroredStrategy: one process, several devices.
+"""The chapter 07 training with tf.distribute.MirroredStrategy: one process, several devices.
 
     python train_mnist_mirrored.py --devices 2 --epochs 1 --out mirrored.json
 

@@ -1,4 +1,4 @@
-"""Several short trainings in one Horovod job: chapter 06's comparisons, one start-up for all.
+"""Several short trainings in one Horovod job: chapter 07's comparisons, one start-up for all.
 
     horovodrun -np 2 -H localhost:2 python train_variants.py --epochs 1 --train-samples 12000 \
         --val-samples 2000 --batch-size 128 --base-batch 128 --variant plain \

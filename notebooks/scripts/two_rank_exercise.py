@@ -1,4 +1,4 @@
-"""Exercise 06.1's job: run a learner's `train_on_every_rank` on every rank of a Horovod job.
+"""Exercise 07.1's job: run a learner's `train_on_every_rank` on every rank of a Horovod job.
 
     horovodrun -np 2 -H localhost:2 python two_rank_exercise.py --solution answer.py --out job.json
 
@@ -32,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Run exercise 06.1 on every rank.")
+    parser = argparse.ArgumentParser(description="Run exercise 07.1 on every rank.")
     parser.add_argument("--solution", type=Path, required=True)
     parser.add_argument("--function", default="train_on_every_rank")
     parser.add_argument("--train-samples", type=int, default=2048)

@@ -1,247 +1,176 @@
-"""Self-checks for chapter 05 (convolutional neural networks)."""
+"""Self-checks for chapter 05 (generalization)."""
 
 from __future__ import annotations
+
+import math
+from numbers import Real
 
 import numpy as np
 
 from utils.checks import Hint, exercise, require
 from utils.checks import call as _call
 
-PARAMETER_BUDGET = 100_000  # exercise 05.4
-STEM_BUDGET = 5_000  # exercise 05.2
+
+def keras_early_stopping(val_losses, patience):
+    """What Keras' EarlyStopping(monitor="val_loss", patience=patience,
+    restore_best_weights=True) does on these validation losses: (epochs trained, epoch whose
+    weights the model ends with), both counted from 1. Runs the real callback."""
+    import keras
+
+    model = keras.Sequential([keras.Input(shape=(1,)), keras.layers.Dense(1)])
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                            restore_best_weights=True)
+    model.stop_training = False
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    trained = 0
+    for epoch, loss in enumerate(val_losses):
+        model.layers[0].bias.assign([float(epoch)])  # the weights remember their epoch
+        stopper.on_epoch_end(epoch, {"val_loss": float(loss)})
+        trained = epoch + 1
+        if model.stop_training:
+            break
+    stopper.on_train_end()
+    return trained, int(round(float(model.layers[0].bias.numpy()[0]))) + 1
 
 
-def _whole(value, what):
-    require(isinstance(value, int | np.integer) and not isinstance(value, bool)
-            or isinstance(value, float | np.floating) and float(value).is_integer(),
-            f"{what} is a whole number, got {value!r}")
+def _stopping_cases():
+    """Validation-loss curves with the traps in them: ties, a late improvement, no stop."""
+    rng = np.random.default_rng(5)
+    cases = [
+        ([0.9, 0.7, 0.6, 0.65, 0.62, 0.61, 0.64, 0.7, 0.8], 3),   # plain: best at epoch 3
+        ([0.9, 0.7, 0.7, 0.7, 0.7, 0.5, 0.6], 3),                 # equal is not better
+        ([0.9, 0.8, 0.85, 0.84, 0.79, 0.9, 0.91, 0.95, 0.99], 3),  # improves late, within patience
+        ([0.9, 0.8, 0.7, 0.6, 0.5], 2),                            # never stops early
+        ([0.5, 0.6, 0.7, 0.8, 0.9, 1.0], 1),                       # best is the first epoch
+    ]
+    for _ in range(6):
+        curve = 1 / np.arange(1, 21) + 0.02 * np.arange(20) / 20 + rng.normal(0, 0.03, 20)
+        cases.append((list(np.round(curve, 3)), int(rng.integers(1, 6))))
+    return cases
+
+
+def _epoch(value, what):
+    require(isinstance(value, int | np.integer) and not isinstance(value, bool),
+            f"{what} should be a whole number (an epoch, counted from 1), got {value!r}")
     return int(value)
 
 
-# --- 05.1 --------------------------------------------------------------------------------------
-
-def measured_patch_width(stack, size=None):
-    """The receptive field of unit 0 of the last layer, measured rather than computed: feed a
-    1-D input with one bright pixel at a time through windowed sums (each layer's windows and
-    strides) and see which pixels reach that unit."""
-    if size is None:
-        size = 1
-        for window, stride in reversed(stack):  # an input long enough for unit 0 to exist
-            size = (size - 1) * stride + window
-    reached = []
-    for pixel in range(size):
-        signal = np.zeros(size)
-        signal[pixel] = 1.0
-        for window, stride in stack:
-            count = (len(signal) - window) // stride + 1
-            signal = np.array([signal[i * stride:i * stride + window].sum() for i in range(count)])
-        if signal[0] > 0:
-            reached.append(pixel)
-    return max(reached) - min(reached) + 1
-
-
-RECEPTIVE_FIELD_CASES = [
-    [(5, 1)], [(3, 1), (3, 1)], [(5, 1), (2, 2)], [(3, 1), (3, 1), (3, 1)],
-    [(5, 1), (2, 2), (5, 1), (2, 2)], [(3, 2), (3, 2)], [(2, 2), (2, 2), (2, 2)],
-    [(7, 2), (3, 2), (3, 1), (3, 1)], [(1, 1)], [(3, 1), (2, 2), (3, 1), (2, 2), (3, 1)],
-]
-
-
-def _sum_of_windows(stack):
-    return sum(window for window, _ in stack)
-
-
-def _product_of_windows(stack):
-    return int(np.prod([window for window, _ in stack]))
-
-
-def _strides_ignored(stack):
-    return 1 + sum(window - 1 for window, _ in stack)
-
-
 @exercise("05.1")
-def receptive_field(function):
-    answers = [_whole(_call(function, [tuple(layer) for layer in stack]),
-                      f"receptive_field({stack})") for stack in RECEPTIVE_FIELD_CASES]
-    wrong = [(stack, got) for stack, got in zip(RECEPTIVE_FIELD_CASES, answers, strict=True)
-             if got != measured_patch_width(stack)]
-    if not wrong:
-        return "a unit of the seeds' pool2 sees a 16x16 patch of the 28x28 image."
-    stack, got = wrong[0]
-    where = f"wrong for the stack {stack} (you return {got})"
-
-    def always(mistake):  # the answer follows that mistake on every case
-        return all(got == mistake(stack) for stack, got in wrong)
-
-    require(not always(_sum_of_windows), f"{where}: adding the windows counts the pixels that "
-            "neighbouring windows share twice")
-    require(not always(_product_of_windows), f"{where}: multiplying the windows grows the patch "
-            "far too fast; neighbouring windows overlap")
-    require(not always(_strides_ignored), f"{where}: right for stride-1 stacks only; after a "
-            "layer with stride s, neighbouring units are s times further apart in input pixels, "
-            "and the strides compound")
-    if all(stride == 1 for _, stride in stack):
-        raise Hint(f"{where}: with stride 1 everywhere, each layer of window k widens the "
-                   "patch by k - 1 pixels")
-    raise Hint(f"{where}: follow the patch width and the distance between neighbouring units "
-               "(in input pixels) from the input up; a layer's own stride only matters for "
-               "the layers above it")
-
-
-# --- 05.2 --------------------------------------------------------------------------------------
-
-def _is_model(value):
-    return hasattr(value, "layers") and hasattr(value, "count_params") and callable(value)
+def early_stopping_epochs(function):
+    for losses, patience in _stopping_cases():
+        got = _call(function, list(losses), patience)
+        require(isinstance(got, tuple | list) and len(got) == 2,
+                "return a pair (epochs trained, epoch whose weights the model keeps)")
+        trained, kept = (_epoch(got[0], "the epochs trained"),
+                         _epoch(got[1], "the epoch whose weights are kept"))
+        expected = keras_early_stopping(losses, patience)
+        if (trained, kept) == expected:
+            continue
+        best = int(np.argmin(losses)) + 1
+        require(kept != best - 1 and trained != expected[0] - 1,
+                "count epochs from 1, as Keras prints them (epoch 1 is the first)")
+        require(not (kept == len(losses) and expected[1] != len(losses)),
+                "with restore_best_weights=True the model ends with the best epoch's "
+                "weights, not the last epoch's")
+        require(trained != best or expected[0] == best,
+                "training does not stop at the best epoch: the callback only knows it was the "
+                "best after `patience` more epochs without improvement")
+        require(kept == expected[1],
+                f"for the losses {losses} with patience {patience}, the epoch you keep is "
+                "not the one with the lowest validation loss so far when training stops "
+                "(a tie is not an improvement)")
+        raise Hint(f"for the losses {losses} with patience {patience} you stop after epoch "
+                   f"{trained}: count the epochs without improvement since the best one (a tie "
+                   "is not an improvement), and stop once there have been `patience` of them")
+    return "the same epochs as Keras' EarlyStopping, ties and late improvements included."
 
 
-def _output_shape(model, shape):
-    try:
-        return tuple(int(size) for size in model(np.zeros((1, *shape), np.float32)).shape[1:])
-    except Exception as error:
-        raise Hint(f"the model could not run on a batch of {shape} images "
-                   f"({type(error).__name__}: {error})") from None
+def _final(history, name, key):
+    history = getattr(history, "history", history)
+    require(isinstance(history, dict), f"decay_results[{key!r}] should be the history dict "
+            f"train returns, got {type(history).__name__}")
+    require(name in history and len(history[name]) > 0,
+            f"the history of {key!r} has no {name!r}: train with the chapter's train(), which "
+            "records it")
+    value = float(history[name][-1])
+    require(math.isfinite(value), f"the last {name} of {key!r} is not finite")
+    return value
 
 
 @exercise("05.2")
-def strided_stem(answer):
+def decay_chosen_on_cross_entropy(answer):
     require(isinstance(answer, tuple) and len(answer) == 2,
-            "pass the pair (stem, stem_parameters), as the cell does")
-    stem, counted = answer
-    require(_is_model(stem), f"stem should be a keras.Sequential model, got "
-            f"{type(stem).__name__}")
-    kinds = [type(layer).__name__ for layer in stem.layers]
-    require(not any("Pool" in kind for kind in kinds), "no pooling layers: let the strides of "
-            "the convolutions do the shrinking")
-    require(kinds.count("Conv2D") >= 2, f"use at least two Conv2D layers (found {kinds})")
-    require(all(kind in ("Conv2D", "ReLU", "Activation", "BatchNormalization") for kind in kinds),
-            f"only Conv2D layers (and activations) in the stem, found {kinds}")
-    h, w, channels = _output_shape(stem, (28, 28, 1))
-    if (h, w) != (7, 7):
-        require(h != 28, f"the output is {h}x{w}: stride-1 convolutions with padding='same' do "
-                "not shrink the image; use strides")
-        require(h != 14, f"the output is {h}x{w}: one layer with stride 2 halves 28 to 14; "
-                "7 is 28 / 4")
-        require(h >= 7, f"the output is {h}x{w}, smaller than 7x7: with padding='valid' every "
-                "layer also loses its window's border before striding; padding='same' does not")
-        raise Hint(f"the output is {h}x{w}, not 7x7: work out each layer's output size "
-                   "(window, stride, padding) from 28 down")
-    require(channels == 32, f"the output has {channels} channels, not 32: the last Conv2D's "
-            "number of filters sets them")
-    params = int(stem.count_params())
-    require(params <= STEM_BUDGET, f"{params:,} parameters, over the budget of {STEM_BUDGET:,}: "
-            "a layer costs about filters x window x window x (channels of the layer below); "
-            "use fewer filters in the first layer, or smaller windows")
-    counted = _whole(counted, "stem_parameters")
-    if counted != params:
-        convs = [layer for layer in stem.layers if type(layer).__name__ == "Conv2D"]
-        biases = sum(int(layer.filters) for layer in convs if layer.use_bias)
-        require(counted != params - biases, f"stem_parameters is {counted:,}: the biases are "
-                "missing (one per filter)")
-        require(counted <= params, f"stem_parameters is {counted:,}, more than the model has")
-        raise Hint(f"stem_parameters is {counted:,}, but your model has another count: each "
-                   "filter spans all the channels of the layer below it, plus one bias")
-    return f"28x28x1 -> 7x7x32 with {params:,} parameters."
+            "pass the pair (decay_results, chosen_decay) to the check")
+    results, chosen = answer
+    require(isinstance(results, dict) and results, "decay_results should be a dict "
+            "{weight decay: history}, with one run per value")
+    for key in results:
+        require(isinstance(key, Real | np.number) and not isinstance(key, bool) and key >= 0,
+                f"each key of decay_results is a weight decay, a number ≥ 0; got {key!r}")
+    positive = sorted(float(key) for key in results if key > 0)
+    require(len(positive) >= 3, f"you tried {len(positive)} positive weight decay(s): try at "
+            "least three")
+    require(positive[-1] >= 30 * positive[0], "your weight decays span less than a factor of "
+            "30: spread them out (for instance by factors of 3 or 10)")
+    require(chosen in results, f"your choice {chosen!r} is not one of the keys of decay_results")
+    cross_entropy = {key: _final(h, "val_cross_entropy", key) for key, h in results.items()}
+    best = min(cross_entropy, key=cross_entropy.get)
+    if cross_entropy[chosen] > cross_entropy[best] + 1e-12:
+        with_penalty = {key: _final(h, "val_loss", key) for key, h in results.items()}
+        training = {key: _final(h, "loss", key) for key, h in results.items()}
+        require(chosen != min(with_penalty, key=with_penalty.get),
+                "you compared val_loss, which includes the penalty λ·Σw²: a larger λ adds a "
+                "larger term, so the comparison is not fair. Compare the validation "
+                "cross-entropy alone")
+        require(chosen != min(training, key=training.get),
+                "you chose on the training loss: choose on the validation split")
+        raise Hint("another weight decay has a lower validation cross-entropy after the last "
+                   "epoch than your choice")
+    return f"{len(results)} weight decays compared on the validation cross-entropy."
 
 
-# --- 05.3 --------------------------------------------------------------------------------------
-
-def _average_pool(maps, size):
-    h, w, c = maps.shape[0] // size, maps.shape[1] // size, maps.shape[2]
-    return maps[:h * size, :w * size].reshape(h, size, w, size, c).mean(axis=(1, 3))
+WIDTHS_05_3 = [512, 64] * 10  # hidden layers of exercise 05.3, 784 inputs first
 
 
-def _max_pool(maps, size):
-    h, w, c = maps.shape[0] // size, maps.shape[1] // size, maps.shape[2]
-    return maps[:h * size, :w * size].reshape(h, size, w, size, c).max(axis=(1, 3))
+def signal_ratio(model, images):
+    """Standard deviation of the last hidden layer's activations over the first's, on images."""
+    import keras
+
+    hidden = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][:-1]
+    values, spreads = images, []
+    for layer in hidden:
+        values = layer(values)
+        spreads.append(float(keras.ops.std(values)))
+    return spreads[-1] / spreads[0]
 
 
 @exercise("05.3")
-def average_pool(function):
-    rng = np.random.default_rng(5)
-    for shape, size in [((4, 4, 1), 2), ((24, 24, 3), 2), ((9, 7, 2), 3), ((5, 5, 4), 2)]:
-        maps = rng.normal(size=shape).astype(np.float32)
-        got = np.asarray(_call(function, maps.copy(), size), dtype=np.float64)
-        want = _average_pool(maps.astype(np.float64), size)
-        where = f"input of shape {shape} with size {size}"
-        require(got.shape == want.shape, f"for an {where} the output should have shape "
-                f"{want.shape}, got {got.shape}")
-        require(not np.allclose(got, _max_pool(maps, size), atol=1e-5),
-                f"for an {where} you return the maximum of each block, not its mean")
-        require(np.allclose(got, want, atol=1e-5), f"wrong values for an {where}: each output is "
-                "the mean of one size x size block of one channel, blocks do not overlap")
+def deep_network_keeps_its_signal(model):
+    import keras
 
-
-# --- 05.4 --------------------------------------------------------------------------------------
-
-def compact_design_problem(model) -> str | None:
-    """What is wrong with a model for exercise 05.4 (before any training), or None."""
-    if not _is_model(model):
-        return f"build_compact_cnn() should return a Keras model, got {type(model).__name__}"
-    kinds = [type(layer).__name__ for layer in model.layers]
-    if not any(kind.startswith("Conv") for kind in kinds):
-        return f"a CNN needs convolution layers (Conv2D); found {kinds}"
-    inputs = getattr(model, "inputs", None)
-    if not inputs or tuple(inputs[0].shape[1:]) != (28, 28, 1):
-        return "the model should start with keras.Input(shape=(28, 28, 1))"
-    params = int(model.count_params())
-    if params > PARAMETER_BUDGET:
-        return (f"{params:,} parameters, over the budget of {PARAMETER_BUDGET:,}: most of them "
-                "usually sit in the Dense layer after Flatten; shrink the maps more before it "
-                "(pooling or strides) or use fewer filters in the last convolution")
-    if getattr(model, "optimizer", None) is None:
-        return ("compile the model inside build_compact_cnn(): an optimizer, "
-                "loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True) and "
-                "metrics=['accuracy']")
-    images = np.random.default_rng(54).random((2, 28, 28, 1)).astype(np.float32)
-    try:
-        outputs = np.asarray(model(images), dtype=float)
-    except Exception as error:
-        return f"the model could not run on 28x28x1 images ({type(error).__name__}: {error})"
-    if outputs.shape != (2, 10):
-        return f"the model should output 10 numbers per image, got shape {outputs.shape[1:]}"
-    probabilities = bool(np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1, atol=1e-3))
-    from_logits = loss_from_logits(getattr(model, "loss", None))
-    if from_logits and probabilities:
-        return ("the last layer already applies a softmax and the loss (from_logits=True) applies "
-                "another: leave the last Dense(10) without activation, its outputs are the logits")
-    if from_logits is False and not probabilities:
-        return ("the last layer outputs logits (no softmax), but the loss expects probabilities: "
-                "compile with keras.losses.SparseCategoricalCrossentropy(from_logits=True)")
-    return None
-
-
-def loss_from_logits(loss) -> bool | None:
-    """Whether a compiled loss reads logits (True), probabilities (False), or None if unknown."""
-    if isinstance(loss, str):
-        return False if "crossentropy" in loss else None
-    try:
-        config = loss.get_config()
-    except Exception:
-        return None
-    return bool(config["from_logits"]) if "from_logits" in config else None
-
-
-def validation_accuracy(model, x_val, y_val) -> float:
-    predicted = np.argmax(model.predict(x_val, verbose=0, batch_size=1000), axis=1)
-    return float(np.mean(predicted == np.asarray(y_val)))
-
-
-@exercise("05.4")
-def compact_cnn(run):
-    require(isinstance(run, tuple) and len(run) == 4,
-            "pass what train_compact(build_compact_cnn) returns, as the cell does")
-    model, x_val, y_val, target = run
-    problem = compact_design_problem(model)
-    require(problem is None, str(problem))
-    accuracy = validation_accuracy(model, x_val, y_val)
-    params = int(model.count_params())
-    if accuracy < target:
-        require(accuracy > 0.2, f"validation accuracy {accuracy:.4f}, about chance: the network "
-                "did not learn; check the loss (integer labels and logits need "
-                "SparseCategoricalCrossentropy(from_logits=True)) and that the learning rate is "
-                "not far too high")
-        raise Hint(f"validation accuracy {accuracy:.4f}, below the bar of {target:.1%}, with "
-                   f"{params:,} parameters: spend the budget on filters rather than on a big "
-                   "Dense layer; batch normalisation after each convolution and dropout before "
-                   "the classifier usually help; Adam with its default rate is a good start")
-    return f"validation accuracy {accuracy:.4f} with {params:,} parameters."
+    require(isinstance(model, keras.Model), f"deep_relu should be a Keras model, got "
+            f"{type(model).__name__}")
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    require(len(dense) == len(WIDTHS_05_3) + 1, f"the network should have {len(WIDTHS_05_3)} "
+            f"hidden Dense layers and one output layer, got {len(dense)} Dense layers")
+    widths = [layer.units for layer in dense]
+    require(widths == WIDTHS_05_3 + [10], "the widths should alternate 512 and 64, starting "
+            f"with 512, then 10 outputs; got {widths}")
+    for layer in dense[:-1]:
+        require(layer.get_config()["activation"] == "relu", "every hidden layer uses ReLU")
+        initializer = layer.kernel_initializer
+        require(isinstance(initializer, keras.initializers.RandomNormal)
+                and not isinstance(initializer, keras.initializers.VarianceScaling),
+                "initialise every kernel with keras.initializers.RandomNormal(stddev=...), "
+                "choosing each layer's stddev yourself")
+    rng = np.random.default_rng(0)
+    images = rng.random((256, 784)).astype("float32")
+    ratio = signal_ratio(model, images)
+    if ratio < 0.25:
+        raise Hint(f"the signal shrinks {1 / ratio:.3g}x from the first hidden layer to the "
+                   "last: some layers' weights are too small for their number of inputs")
+    if ratio > 4:
+        raise Hint(f"the signal grows {ratio:.3g}x from the first hidden layer to the last: "
+                   "some layers' weights are too large for their number of inputs")
+    return f"the signal stays within {max(ratio, 1 / ratio):.2f}x over 20 layers."

@@ -1,257 +1,247 @@
-"""Self-checks for chapter 06 (data-parallel training with Horovod).
-
-06.1 launches the learner's function on two CPU ranks (`horovodrun -np 2`, through
-`utils.distributed.horovodrun`) and checks what the job did, by property: both ranks end with
-the same weights, different from where they started, after the right number of steps at the
-scaled learning rate. The job's result is kept per version of the function (its source), so the
-grader, running in the same kernel, reads it instead of launching the job again.
-"""
+"""Self-checks for chapter 06 (convolutional neural networks)."""
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
-import math
-import os
-import sys
-import tempfile
-import textwrap
-from numbers import Real
-from pathlib import Path
-from typing import Any
+import numpy as np
 
-from utils.checks import Hint, NotAnswered, call, exercise, require
+from utils.checks import Hint, exercise, require
+from utils.checks import call as _call
 
-# --------------------------------------------------------------------------------------------
-# Exercise 06.1: a two-rank job that ends with identical replicas
-# --------------------------------------------------------------------------------------------
-JOB = {"np": 2, "train_samples": 2048, "batch_size": 64, "base_lr": 0.02, "epochs": 1}
-# The grader's quick check may train on fewer images (tests/grading/06_*.py sets it in the
-# kernel's ENVIRONMENT): every property `job_problem` reads holds at any size.
-TRAIN_SAMPLES_VARIABLE = "DL_COURSE_06_1_TRAIN_SAMPLES"
-JOB_TIMEOUT = 200  # seconds; a loaded machine needs a minute or more for two TensorFlow ranks
-_JOBS: dict[str, dict[str, Any]] = {}  # source digest -> the job's result
+PARAMETER_BUDGET = 100_000  # exercise 06.4
+STEM_BUDGET = 5_000  # exercise 06.2
 
 
-def _source(function: Any) -> str:
-    require(callable(function), f"expected a function, got {type(function).__name__}")
-    try:
-        return textwrap.dedent(inspect.getsource(function))
-    except (OSError, TypeError):
-        raise Hint("define train_on_every_rank with `def` in a notebook cell: the job sends its "
-                   "source code to the ranks") from None
+def _whole(value, what):
+    require(isinstance(value, int | np.integer) and not isinstance(value, bool)
+            or isinstance(value, float | np.floating) and float(value).is_integer(),
+            f"{what} is a whole number, got {value!r}")
+    return int(value)
 
 
-def _script() -> Path:
-    from utils.notebook import course_folder
+# --- 06.1 --------------------------------------------------------------------------------------
 
-    return course_folder() / "scripts" / "two_rank_exercise.py"
-
-
-def job_settings() -> dict[str, Any]:
-    """JOB, with the number of training images TRAIN_SAMPLES_VARIABLE sets, if it is set."""
-    settings = dict(JOB)
-    value = os.environ.get(TRAIN_SAMPLES_VARIABLE, "").strip()
-    if value:
-        settings["train_samples"] = int(value)
-        require(settings["train_samples"] >= settings["np"], f"{TRAIN_SAMPLES_VARIABLE} should "
-                f"be at least {settings['np']} (one image per rank), got {value}")
-    return settings
-
-
-def two_rank_job(function: Any, *, timeout: float = JOB_TIMEOUT) -> dict[str, Any]:
-    """Run `function` on every rank of `horovodrun -np 2` (CPU ranks); rank 0's JSON report.
-
-    The same source is run once per process (and job size): a second call returns the first
-    result.
-    """
-    from utils import distributed
-
-    source = _source(function)
-    job = job_settings()
-    key = hashlib.sha256((source + json.dumps(job, sort_keys=True)).encode()).hexdigest()
-    if key in _JOBS:
-        return _JOBS[key]
-    folder = Path(tempfile.mkdtemp(prefix="ex06-1-"))
-    (folder / "answer.py").write_text(source)
-    out = folder / "job.json"
-    command = [sys.executable, str(_script()), "--solution", str(folder / "answer.py"),
-               "--function", function.__name__, "--out", str(out),
-               *[f"--{k.replace('_', '-')}={v}" for k, v in job.items() if k != "np"]]
-    try:
-        distributed.horovodrun(command, job["np"], env={"CUDA_VISIBLE_DEVICES": ""},
-                               timeout=timeout)
-    except distributed.HorovodJobError as error:
-        cause = distributed.first_rank_error(error.output) or str(error).splitlines()[0]
-        if error.returncode is None:  # killed at the timeout
-            cause += (" (a collective operation that only some ranks call, e.g. under `if "
-                      "hvd.rank() == 0`, waits forever for the others)")
-        raise Hint(f"the two-rank job failed: {cause}") from None
-    _JOBS[key] = json.loads(out.read_text())
-    return _JOBS[key]
+def measured_patch_width(stack, size=None):
+    """The receptive field of unit 0 of the last layer, measured rather than computed: feed a
+    1-D input with one bright pixel at a time through windowed sums (each layer's windows and
+    strides) and see which pixels reach that unit."""
+    if size is None:
+        size = 1
+        for window, stride in reversed(stack):  # an input long enough for unit 0 to exist
+            size = (size - 1) * stride + window
+    reached = []
+    for pixel in range(size):
+        signal = np.zeros(size)
+        signal[pixel] = 1.0
+        for window, stride in stack:
+            count = (len(signal) - window) // stride + 1
+            signal = np.array([signal[i * stride:i * stride + window].sum() for i in range(count)])
+        if signal[0] > 0:
+            reached.append(pixel)
+    return max(reached) - min(reached) + 1
 
 
-def expected_steps(job: dict[str, Any]) -> int:
-    """Optimizer steps per rank when each rank goes once per epoch through its own shard."""
-    per_rank = job["train_samples"] // job["np"]
-    return math.ceil(per_rank / job["batch_size"]) * job["epochs"]
+RECEPTIVE_FIELD_CASES = [
+    [(5, 1)], [(3, 1), (3, 1)], [(5, 1), (2, 2)], [(3, 1), (3, 1), (3, 1)],
+    [(5, 1), (2, 2), (5, 1), (2, 2)], [(3, 2), (3, 2)], [(2, 2), (2, 2), (2, 2)],
+    [(7, 2), (3, 2), (3, 1), (3, 1)], [(1, 1)], [(3, 1), (2, 2), (3, 1), (2, 2), (3, 1)],
+]
 
 
-def job_problem(job: dict[str, Any]) -> str | None:
-    """What is wrong with a finished job, in words that do not give the answer; None if right."""
-    if job["error"]:
-        return f"on the ranks, your function raised {job['error']}"
-    steps, lr = job["steps"][0], job["learning_rates"][0]
-    if steps == 0:
-        return ("the model took no training step: compile it with an optimizer and call "
-                "model.fit inside the function")
-    initial, final = job["initial_digests"], job["final_digests"]
-    if len(set(final)) > 1:
-        if job["same_change"]:
-            return ("the ranks applied the very same updates but ended apart, so they started "
-                    "apart: every rank builds its own random weights, and nothing made rank "
-                    "0's reach the others before the first step")
-        return ("the replicas drifted apart: each rank stepped with its own gradients. They must "
-                "be averaged over the ranks at every step, before the update")
-    if final[0] == initial[0]:
-        return "the weights are where rank 0 started: the model did not train"
-    whole = math.ceil(job["train_samples"] / job["batch_size"]) * job["epochs"]
-    if steps == whole and steps != expected_steps(job):
-        return (f"each rank made {steps} steps: every rank went through the WHOLE training set. "
-                "Give each rank its own share of the data, so the job does the work once")
-    if steps != expected_steps(job):
-        return (f"each rank made {steps} steps; with its own share of the data it makes one pass "
-                "per epoch over that share (did you change the batch size or the epochs?)")
-    if math.isclose(lr, job["base_lr"], rel_tol=1e-4):
-        return ("the learning rate is still the one-rank rate, but each step of the job averages "
-                "the batches of all ranks: apply the linear scaling rule (section 4)")
-    if not math.isclose(lr, job["base_lr"] * job["np"], rel_tol=1e-4):
-        return (f"the learning rate after training is {lr:g}: after the warm-up (if any) it "
-                "should follow the linear scaling rule for this job")
-    return None
+def _sum_of_windows(stack):
+    return sum(window for window, _ in stack)
 
 
-def job_remark(job: dict[str, Any]) -> str:
-    efficiency = job["efficiency"]
-    return (f"Both ranks ended with the same weights (sha256 {job['final_digests'][0][:12]}...), "
-            "different from where they started. Scaling efficiency of this job: "
-            + ("not measured" if efficiency is None else
-               f"{efficiency:.0%} (speedup {2 * efficiency:.2f} on 2 ranks, each on one core, "
-               "against one rank on one core)."))
+def _product_of_windows(stack):
+    return int(np.prod([window for window, _ in stack]))
+
+
+def _strides_ignored(stack):
+    return 1 + sum(window - 1 for window, _ in stack)
 
 
 @exercise("06.1")
-def two_ranks_identical_replicas(train_on_every_rank):
-    source = _source(train_on_every_rank)
-    if "raise NotImplementedError" in source:
-        raise NotAnswered()
-    from utils import distributed
+def receptive_field(function):
+    answers = [_whole(_call(function, [tuple(layer) for layer in stack]),
+                      f"receptive_field({stack})") for stack in RECEPTIVE_FIELD_CASES]
+    wrong = [(stack, got) for stack, got in zip(RECEPTIVE_FIELD_CASES, answers, strict=True)
+             if got != measured_patch_width(stack)]
+    if not wrong:
+        return "a unit of the seeds' pool2 sees a 16x16 patch of the 28x28 image."
+    stack, got = wrong[0]
+    where = f"wrong for the stack {stack} (you return {got})"
 
-    require(distributed.horovod_installed(), "this exercise launches two Horovod ranks, and "
-            "Horovod is not installed here (Colab has none): use the course environment "
-            "(`make setup`), or build it with the optional cell at the top")
-    job = two_rank_job(train_on_every_rank)
-    problem = job_problem(job)
-    if problem:
-        raise Hint(problem)
-    return job_remark(job)
+    def always(mistake):  # the answer follows that mistake on every case
+        return all(got == mistake(stack) for stack, got in wrong)
+
+    require(not always(_sum_of_windows), f"{where}: adding the windows counts the pixels that "
+            "neighbouring windows share twice")
+    require(not always(_product_of_windows), f"{where}: multiplying the windows grows the patch "
+            "far too fast; neighbouring windows overlap")
+    require(not always(_strides_ignored), f"{where}: right for stride-1 stacks only; after a "
+            "layer with stride s, neighbouring units are s times further apart in input pixels, "
+            "and the strides compound")
+    if all(stride == 1 for _, stride in stack):
+        raise Hint(f"{where}: with stride 1 everywhere, each layer of window k widens the "
+                   "patch by k - 1 pixels")
+    raise Hint(f"{where}: follow the patch width and the distance between neighbouring units "
+               "(in input pixels) from the input up; a layer's own stride only matters for "
+               "the layers above it")
 
 
-# --------------------------------------------------------------------------------------------
-# Exercise 06.2: where the latency term of a ring allreduce stops dominating
-# --------------------------------------------------------------------------------------------
-def latency_seconds(n_workers: int, latency: float) -> float:
-    """The latency term of the ring's alpha-beta model: one message per step, 2(N-1) steps."""
-    return 2 * (n_workers - 1) * latency
+# --- 06.2 --------------------------------------------------------------------------------------
+
+def _is_model(value):
+    return hasattr(value, "layers") and hasattr(value, "count_params") and callable(value)
 
 
-def bandwidth_seconds(n_bytes: float, n_workers: int, bandwidth: float) -> float:
-    """The bandwidth term: 2(N-1)/N of the buffer leaves each worker, at `bandwidth` bytes/s."""
-    return 2 * (n_workers - 1) / n_workers * n_bytes / bandwidth
-
-
-CROSSOVER_CASES = [(2, 2e-6, 450e9), (8, 5e-6, 50e9), (64, 3e-6, 25e9), (3, 1e-4, 1.25e8)]
+def _output_shape(model, shape):
+    try:
+        return tuple(int(size) for size in model(np.zeros((1, *shape), np.float32)).shape[1:])
+    except Exception as error:
+        raise Hint(f"the model could not run on a batch of {shape} images "
+                   f"({type(error).__name__}: {error})") from None
 
 
 @exercise("06.2")
-def latency_bandwidth_crossover(crossover_bytes):
-    for n, alpha, beta in CROSSOVER_CASES:
-        got = call(crossover_bytes, n, alpha, beta)
-        require(isinstance(got, Real) and not isinstance(got, bool),
-                f"return a number of bytes, got {type(got).__name__}")
-        got = float(got)
-        require(got > 0, f"crossover_bytes({n}, {alpha:g}, {beta:g}) = {got:g}: a size in bytes "
-                "is positive")
-        latency, bandwidth = latency_seconds(n, alpha), bandwidth_seconds(got, n, beta)
-        if math.isclose(latency, bandwidth, rel_tol=1e-6):
-            continue
-        where = (f"for {n} workers, latency {alpha * 1e6:g} us and {beta / 1e9:g} GB/s your size "
-                 f"gives a latency term of {latency * 1e6:.3g} us and a bandwidth term of "
-                 f"{bandwidth * 1e6:.3g} us")
-        require(not math.isclose(got, alpha * beta, rel_tol=1e-6),
-                f"{where}: latency x bandwidth is the size of ONE message in flight, but the "
-                "ring sends 2(N-1) messages of a chunk each, and a chunk is 1/N of the buffer")
-        require(not math.isclose(got, 2 * (n - 1) * alpha * beta, rel_tol=1e-6),
-                f"{where}: that size would match the latency part if ALL of it crossed one "
-                "link; each worker sends only 2(N-1)/N of the buffer")
-        require(not math.isclose(got * 8, alpha * beta * n, rel_tol=1e-6),
-                f"{where}: the bandwidth is given in bytes per second already")
-        raise Hint(f"{where}; they should be equal: set the two terms of the model equal and "
-                   "solve for the buffer size")
+def strided_stem(answer):
+    require(isinstance(answer, tuple) and len(answer) == 2,
+            "pass the pair (stem, stem_parameters), as the cell does")
+    stem, counted = answer
+    require(_is_model(stem), f"stem should be a keras.Sequential model, got "
+            f"{type(stem).__name__}")
+    kinds = [type(layer).__name__ for layer in stem.layers]
+    require(not any("Pool" in kind for kind in kinds), "no pooling layers: let the strides of "
+            "the convolutions do the shrinking")
+    require(kinds.count("Conv2D") >= 2, f"use at least two Conv2D layers (found {kinds})")
+    require(all(kind in ("Conv2D", "ReLU", "Activation", "BatchNormalization") for kind in kinds),
+            f"only Conv2D layers (and activations) in the stem, found {kinds}")
+    h, w, channels = _output_shape(stem, (28, 28, 1))
+    if (h, w) != (7, 7):
+        require(h != 28, f"the output is {h}x{w}: stride-1 convolutions with padding='same' do "
+                "not shrink the image; use strides")
+        require(h != 14, f"the output is {h}x{w}: one layer with stride 2 halves 28 to 14; "
+                "7 is 28 / 4")
+        require(h >= 7, f"the output is {h}x{w}, smaller than 7x7: with padding='valid' every "
+                "layer also loses its window's border before striding; padding='same' does not")
+        raise Hint(f"the output is {h}x{w}, not 7x7: work out each layer's output size "
+                   "(window, stride, padding) from 28 down")
+    require(channels == 32, f"the output has {channels} channels, not 32: the last Conv2D's "
+            "number of filters sets them")
+    params = int(stem.count_params())
+    require(params <= STEM_BUDGET, f"{params:,} parameters, over the budget of {STEM_BUDGET:,}: "
+            "a layer costs about filters x window x window x (channels of the layer below); "
+            "use fewer filters in the first layer, or smaller windows")
+    counted = _whole(counted, "stem_parameters")
+    if counted != params:
+        convs = [layer for layer in stem.layers if type(layer).__name__ == "Conv2D"]
+        biases = sum(int(layer.filters) for layer in convs if layer.use_bias)
+        require(counted != params - biases, f"stem_parameters is {counted:,}: the biases are "
+                "missing (one per filter)")
+        require(counted <= params, f"stem_parameters is {counted:,}, more than the model has")
+        raise Hint(f"stem_parameters is {counted:,}, but your model has another count: each "
+                   "filter spans all the channels of the layer below it, plus one bias")
+    return f"28x28x1 -> 7x7x32 with {params:,} parameters."
 
 
-# --------------------------------------------------------------------------------------------
-# Exercise 06.3: which lines write output, and which of them belong to rank 0
-# --------------------------------------------------------------------------------------------
-# (the lines that write output on every rank as the listing stands, those of them to run on
-# rank 0 only), stored as hashes so that reading this file does not give them away.
-WRITING_LINES_SHA256 = "e625da1604143d3d32f692b53798c321ccb88455b52f6a32be11c3b851cf1895"
-RANK0_LINES_SHA256 = "f45c056fcd2d42df5b2ce2d3c76ad3c30d69fdaaabb820af2662ac1b7ae77779"
-LISTING_LINES = 11
-FIT_LINES = {5, 6, 7}  # one statement: model.fit(..., verbose=2, callbacks=[...])
-SILENT_LINES = {1: "hvd.init() starts Horovod and prints nothing",
-                2: "sharding picks this rank's slice of the arrays in memory",
-                3: "building a model writes nothing",
-                4: "compiling writes nothing",
-                6: "lines 6 and 7 are part of the statement that starts on line 5: count it once, "
-                   "by its first line",
-                7: "lines 6 and 7 are part of the statement that starts on line 5: count it once, "
-                   "by its first line",
-                11: "evaluate(..., verbose=0) returns its result and prints nothing"}
+# --- 06.3 --------------------------------------------------------------------------------------
+
+def _average_pool(maps, size):
+    h, w, c = maps.shape[0] // size, maps.shape[1] // size, maps.shape[2]
+    return maps[:h * size, :w * size].reshape(h, size, w, size, c).mean(axis=(1, 3))
 
 
-def _lines_digest(lines) -> str:
-    return hashlib.sha256(",".join(str(n) for n in sorted(lines)).encode()).hexdigest()
-
-
-def _line_set(value, what):
-    require(isinstance(value, set | frozenset | list | tuple),
-            f"{what}: give the line numbers as a set, e.g. {{2, 3}}")
-    lines = set(value)
-    require(all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= LISTING_LINES
-                for n in lines), f"{what}: line numbers are ints from 1 to {LISTING_LINES}")
-    return lines
+def _max_pool(maps, size):
+    h, w, c = maps.shape[0] // size, maps.shape[1] // size, maps.shape[2]
+    return maps[:h * size, :w * size].reshape(h, size, w, size, c).max(axis=(1, 3))
 
 
 @exercise("06.3")
-def rank0_only_lines(answer):
-    require(isinstance(answer, tuple | list) and len(answer) == 2,
-            "pass a pair of sets: (writes_on_every_rank, rank0_only)")
-    writes = _line_set(answer[0], "writes_on_every_rank")
-    rank0 = _line_set(answer[1], "rank0_only")
-    for number in sorted(writes):
-        if number in SILENT_LINES:
-            raise Hint(f"writes_on_every_rank: line {number}? {SILENT_LINES[number]}")
-    require(_lines_digest(writes) == WRITING_LINES_SHA256,
-            "writes_on_every_rank: not all of them yet: look for every line that prints or "
-            "writes a file, including through an argument")
-    require(rank0 <= writes, "rank0_only: pick them among the lines that write output")
-    require(not rank0 & FIT_LINES,
-            "rank0_only: line 5 writes on every rank, but it cannot run on rank 0 alone: fit's "
-            "callbacks and the optimizer's gradient averaging are collective operations that "
-            "every rank must join, or rank 0 waits forever. Keep it on every rank and let its "
-            "verbosity depend on the rank instead")
-    require(_lines_digest(rank0) == RANK0_LINES_SHA256,
-            "rank0_only: not all of them yet: which of the writing lines would leave 8 copies "
-            "of the same output, or 8 ranks writing the same file at once?")
+def average_pool(function):
+    rng = np.random.default_rng(5)
+    for shape, size in [((4, 4, 1), 2), ((24, 24, 3), 2), ((9, 7, 2), 3), ((5, 5, 4), 2)]:
+        maps = rng.normal(size=shape).astype(np.float32)
+        got = np.asarray(_call(function, maps.copy(), size), dtype=np.float64)
+        want = _average_pool(maps.astype(np.float64), size)
+        where = f"input of shape {shape} with size {size}"
+        require(got.shape == want.shape, f"for an {where} the output should have shape "
+                f"{want.shape}, got {got.shape}")
+        require(not np.allclose(got, _max_pool(maps, size), atol=1e-5),
+                f"for an {where} you return the maximum of each block, not its mean")
+        require(np.allclose(got, want, atol=1e-5), f"wrong values for an {where}: each output is "
+                "the mean of one size x size block of one channel, blocks do not overlap")
+
+
+# --- 06.4 --------------------------------------------------------------------------------------
+
+def compact_design_problem(model) -> str | None:
+    """What is wrong with a model for exercise 06.4 (before any training), or None."""
+    if not _is_model(model):
+        return f"build_compact_cnn() should return a Keras model, got {type(model).__name__}"
+    kinds = [type(layer).__name__ for layer in model.layers]
+    if not any(kind.startswith("Conv") for kind in kinds):
+        return f"a CNN needs convolution layers (Conv2D); found {kinds}"
+    inputs = getattr(model, "inputs", None)
+    if not inputs or tuple(inputs[0].shape[1:]) != (28, 28, 1):
+        return "the model should start with keras.Input(shape=(28, 28, 1))"
+    params = int(model.count_params())
+    if params > PARAMETER_BUDGET:
+        return (f"{params:,} parameters, over the budget of {PARAMETER_BUDGET:,}: most of them "
+                "usually sit in the Dense layer after Flatten; shrink the maps more before it "
+                "(pooling or strides) or use fewer filters in the last convolution")
+    if getattr(model, "optimizer", None) is None:
+        return ("compile the model inside build_compact_cnn(): an optimizer, "
+                "loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True) and "
+                "metrics=['accuracy']")
+    images = np.random.default_rng(54).random((2, 28, 28, 1)).astype(np.float32)
+    try:
+        outputs = np.asarray(model(images), dtype=float)
+    except Exception as error:
+        return f"the model could not run on 28x28x1 images ({type(error).__name__}: {error})"
+    if outputs.shape != (2, 10):
+        return f"the model should output 10 numbers per image, got shape {outputs.shape[1:]}"
+    probabilities = bool(np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1, atol=1e-3))
+    from_logits = loss_from_logits(getattr(model, "loss", None))
+    if from_logits and probabilities:
+        return ("the last layer already applies a softmax and the loss (from_logits=True) applies "
+                "another: leave the last Dense(10) without activation, its outputs are the logits")
+    if from_logits is False and not probabilities:
+        return ("the last layer outputs logits (no softmax), but the loss expects probabilities: "
+                "compile with keras.losses.SparseCategoricalCrossentropy(from_logits=True)")
+    return None
+
+
+def loss_from_logits(loss) -> bool | None:
+    """Whether a compiled loss reads logits (True), probabilities (False), or None if unknown."""
+    if isinstance(loss, str):
+        return False if "crossentropy" in loss else None
+    try:
+        config = loss.get_config()
+    except Exception:
+        return None
+    return bool(config["from_logits"]) if "from_logits" in config else None
+
+
+def validation_accuracy(model, x_val, y_val) -> float:
+    predicted = np.argmax(model.predict(x_val, verbose=0, batch_size=1000), axis=1)
+    return float(np.mean(predicted == np.asarray(y_val)))
+
+
+@exercise("06.4")
+def compact_cnn(run):
+    require(isinstance(run, tuple) and len(run) == 4,
+            "pass what train_compact(build_compact_cnn) returns, as the cell does")
+    model, x_val, y_val, target = run
+    problem = compact_design_problem(model)
+    require(problem is None, str(problem))
+    accuracy = validation_accuracy(model, x_val, y_val)
+    params = int(model.count_params())
+    if accuracy < target:
+        require(accuracy > 0.2, f"validation accuracy {accuracy:.4f}, about chance: the network "
+                "did not learn; check the loss (integer labels and logits need "
+                "SparseCategoricalCrossentropy(from_logits=True)) and that the learning rate is "
+                "not far too high")
+        raise Hint(f"validation accuracy {accuracy:.4f}, below the bar of {target:.1%}, with "
+                   f"{params:,} parameters: spend the budget on filters rather than on a big "
+                   "Dense layer; batch normalisation after each convolution and dropout before "
+                   "the classifier usually help; Adam with its default rate is a good start")
+    return f"validation accuracy {accuracy:.4f} with {params:,} parameters."

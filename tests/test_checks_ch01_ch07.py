@@ -1,5 +1,5 @@
 """The check mechanism (verdicts, placeholders, no stray value) and the self-checks of chapters
-01 and 06, whose 06.3 key is now the right one."""
+01 and 06, whose 07.3 key is now the right one."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from utils import check
-from utils.checks import HINT, UNANSWERED, Hint, ch01, ch06, verdict
+from utils.checks import HINT, UNANSWERED, Hint, ch01, ch07, verdict
 
 
 def hint_for(exercise, answer):
@@ -24,11 +24,11 @@ def placeholder(*args):
 
 @pytest.mark.parametrize("exercise_id, answer", [
     ("01.1", placeholder), ("01.2", placeholder), ("02.1", placeholder), ("03.1", placeholder),
-    ("03.2", placeholder), ("04.1", ({}, ...)), ("04.2", placeholder), ("05.3", placeholder),
-    ("06.2", placeholder),
+    ("03.2", placeholder), ("04.1", ({}, ...)), ("04.2", placeholder), ("06.3", placeholder),
+    ("07.2", placeholder),
     ("01.3", placeholder), ("02.4", placeholder), ("01.4", (..., ...)), ("03.3", ...),
-    ("04.3", ...), ("06.1", placeholder),
-    ("06.3", (..., ...)),
+    ("04.3", ...), ("07.1", placeholder),
+    ("07.3", (..., ...)),
 ])
 def test_an_unanswered_exercise_is_reported_as_such_and_stops_nothing(exercise_id, answer,
                                                                       capsys):
@@ -144,14 +144,14 @@ def test_01_hints_never_state_the_gradient():
     assert "pair" in hint_for(ch01.and_gate, [1.0, 1.0, -1.5])
 
 
-# ---------------------------------------------------------------- 06.3, its key corrected
+# ---------------------------------------------------------------- 07.3, its key corrected
 RIGHT = ({5, 8, 9, 10}, {8, 9, 10})
 
 
-def test_06_3_accepts_the_writing_lines_and_the_rank_0_lines(capsys):
-    check("06.3", RIGHT)
-    assert "✅ Exercise 06.3: correct." in capsys.readouterr().out
-    assert verdict("06.3", ([5, 8, 9, 10], (8, 9, 10))).passed, "lists and tuples too"
+def test_07_3_accepts_the_writing_lines_and_the_rank_0_lines(capsys):
+    check("07.3", RIGHT)
+    assert "✅ Exercise 07.3: correct." in capsys.readouterr().out
+    assert verdict("07.3", ([5, 8, 9, 10], (8, 9, 10))).passed, "lists and tuples too"
 
 
 @pytest.mark.parametrize("answer, words", [
@@ -164,19 +164,19 @@ def test_06_3_accepts_the_writing_lines_and_the_rank_0_lines(capsys):
     (({5, 8, 9, 10},), "pair of sets"),
     (({5, 8, 9, 10}, {"8"}), "ints from 1 to 11"),
 ])
-def test_06_3_gives_a_hint_for_typical_mistakes(answer, words):
-    hint = hint_for(ch06.rank0_only_lines, answer)
+def test_07_3_gives_a_hint_for_typical_mistakes(answer, words):
+    hint = hint_for(ch07.rank0_only_lines, answer)
     assert words in hint
     assert "{8, 9, 10}" not in hint
 
 
-def test_06_3_keys_are_stored_as_hashes_only():
-    source = open(ch06.__file__).read()
+def test_07_3_keys_are_stored_as_hashes_only():
+    source = open(ch07.__file__).read()
     assert "{8, 9, 10}" not in source and "{5, 8, 9, 10}" not in source
-    assert ch06._lines_digest(RIGHT[1]) == ch06.RANK0_LINES_SHA256
+    assert ch07._lines_digest(RIGHT[1]) == ch07.RANK0_LINES_SHA256
 
 
-# ---------------------------------------------------------------- 06.1, the two-rank job
+# ---------------------------------------------------------------- 07.1, the two-rank job
 def right_job(**changes):
     """What two_rank_exercise.py reports for a right answer (and `changes` to make it wrong)."""
     job = {"np": 2, "train_samples": 2048, "batch_size": 64, "base_lr": 0.02, "epochs": 1,
@@ -187,13 +187,13 @@ def right_job(**changes):
     return {**job, **changes}
 
 
-def test_06_1_a_right_job_passes_and_reports_its_efficiency():
-    assert ch06.job_problem(right_job()) is None
-    remark = ch06.job_remark(right_job())
+def test_07_1_a_right_job_passes_and_reports_its_efficiency():
+    assert ch07.job_problem(right_job()) is None
+    remark = ch07.job_remark(right_job())
     assert "same weights" in remark and "78%" in remark and "speedup 1.56" in remark
-    assert "not measured" in ch06.job_remark(right_job(efficiency=None))
-    assert ch06.expected_steps(right_job()) == 16
-    assert ch06.expected_steps(right_job(train_samples=2000, epochs=2)) == 2 * 16
+    assert "not measured" in ch07.job_remark(right_job(efficiency=None))
+    assert ch07.expected_steps(right_job()) == 16
+    assert ch07.expected_steps(right_job(train_samples=2000, epochs=2)) == 2 * 16
 
 
 @pytest.mark.parametrize("changes, words", [
@@ -207,22 +207,22 @@ def test_06_1_a_right_job_passes_and_reports_its_efficiency():
     ({"learning_rates": [0.08, 0.08]}, "learning rate after training is 0.08"),
     ({"error": "TypeError: fit() got an unexpected keyword argument 'batch'"}, "raised TypeError"),
 ])
-def test_06_1_names_what_a_wrong_job_got_wrong(changes, words):
-    problem = ch06.job_problem(right_job(**changes))
+def test_07_1_names_what_a_wrong_job_got_wrong(changes, words):
+    problem = ch07.job_problem(right_job(**changes))
     assert problem is not None and words in problem
     assert "DistributedOptimizer" not in problem and "Broadcast" not in problem, "no answer"
 
 
-def test_06_1_a_placeholder_launches_nothing(monkeypatch):
+def test_07_1_a_placeholder_launches_nothing(monkeypatch):
     def no_launch(*args, **kwargs):
         raise AssertionError("a placeholder must not start a job")
 
-    monkeypatch.setattr(ch06, "two_rank_job", no_launch)
-    assert verdict("06.1", placeholder).status == UNANSWERED
-    assert "expected a function" in verdict("06.1", 3).message
+    monkeypatch.setattr(ch07, "two_rank_job", no_launch)
+    assert verdict("07.1", placeholder).status == UNANSWERED
+    assert "expected a function" in verdict("07.1", 3).message
 
 
-def test_06_1_runs_one_job_per_version_of_the_function(monkeypatch, tmp_path):
+def test_07_1_runs_one_job_per_version_of_the_function(monkeypatch, tmp_path):
     from utils import distributed
 
     launched = []
@@ -236,15 +236,15 @@ def test_06_1_runs_one_job_per_version_of_the_function(monkeypatch, tmp_path):
         return None
 
     monkeypatch.setattr(distributed, "horovodrun", fake_horovodrun)
-    monkeypatch.setattr(ch06, "_JOBS", {})
-    assert ch06.two_rank_job(trainer)["steps"] == [16, 16]
-    assert ch06.two_rank_job(trainer)["steps"] == [16, 16] and len(launched) == 1
+    monkeypatch.setattr(ch07, "_JOBS", {})
+    assert ch07.two_rank_job(trainer)["steps"] == [16, 16]
+    assert ch07.two_rank_job(trainer)["steps"] == [16, 16] and len(launched) == 1
     command = launched[0]
     assert command[1].endswith("two_rank_exercise.py") and "--train-samples=2048" in command
     assert "def trainer" in open(command[command.index("--solution") + 1]).read()
 
 
-def test_06_1_the_grader_can_shrink_the_job(monkeypatch):
+def test_07_1_the_grader_can_shrink_the_job(monkeypatch):
     from utils import distributed
 
     launched = []
@@ -258,19 +258,19 @@ def test_06_1_the_grader_can_shrink_the_job(monkeypatch):
         return None
 
     monkeypatch.setattr(distributed, "horovodrun", fake_horovodrun)
-    monkeypatch.setattr(ch06, "_JOBS", {})
-    monkeypatch.setenv(ch06.TRAIN_SAMPLES_VARIABLE, "512")
-    assert ch06.job_settings() == {**ch06.JOB, "train_samples": 512}
-    ch06.two_rank_job(trainer)
+    monkeypatch.setattr(ch07, "_JOBS", {})
+    monkeypatch.setenv(ch07.TRAIN_SAMPLES_VARIABLE, "512")
+    assert ch07.job_settings() == {**ch07.JOB, "train_samples": 512}
+    ch07.two_rank_job(trainer)
     assert "--train-samples=512" in launched[0] and "--batch-size=64" in launched[0]
-    monkeypatch.delenv(ch06.TRAIN_SAMPLES_VARIABLE)
-    ch06.two_rank_job(trainer)  # another job size: another job
+    monkeypatch.delenv(ch07.TRAIN_SAMPLES_VARIABLE)
+    ch07.two_rank_job(trainer)  # another job size: another job
     assert len(launched) == 2 and "--train-samples=2048" in launched[1]
 
 
 @pytest.mark.skipif(not __import__("utils.distributed").distributed.horovod_installed(),
                     reason="needs Horovod")
-def test_06_1_a_real_job_without_the_broadcast_is_told_so(monkeypatch):
+def test_07_1_a_real_job_without_the_broadcast_is_told_so(monkeypatch):
     """The one real launch (about 20 s on 2 idle cores): the right answer is graded elsewhere."""
     def no_broadcast(model, x, y, base_lr, batch_size, epochs):
         import keras
@@ -284,20 +284,20 @@ def test_06_1_a_real_job_without_the_broadcast_is_told_so(monkeypatch):
                       jit_compile=False)
         model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
 
-    monkeypatch.setattr(ch06, "_JOBS", {})
-    result = verdict("06.1", no_broadcast)
+    monkeypatch.setattr(ch07, "_JOBS", {})
+    result = verdict("07.1", no_broadcast)
     assert result.status == HINT and "started apart" in result.message, result.message
-    job = ch06.two_rank_job(no_broadcast)
+    job = ch07.two_rank_job(no_broadcast)
     assert job["steps"] == [16, 16] and job["efficiency"] > 0
 
 
-# ---------------------------------------------------------------- 06.2, the crossover
-def test_06_2_accepts_the_size_where_both_parts_are_equal():
-    assert ch06.latency_bandwidth_crossover(lambda n, alpha, beta: n * alpha * beta) is None
-    for n, alpha, beta in ch06.CROSSOVER_CASES:
+# ---------------------------------------------------------------- 07.2, the crossover
+def test_07_2_accepts_the_size_where_both_parts_are_equal():
+    assert ch07.latency_bandwidth_crossover(lambda n, alpha, beta: n * alpha * beta) is None
+    for n, alpha, beta in ch07.CROSSOVER_CASES:
         size = n * alpha * beta
-        assert math.isclose(ch06.latency_seconds(n, alpha),
-                            ch06.bandwidth_seconds(size, n, beta))
+        assert math.isclose(ch07.latency_seconds(n, alpha),
+                            ch07.bandwidth_seconds(size, n, beta))
 
 
 @pytest.mark.parametrize("answer, words", [
@@ -309,7 +309,7 @@ def test_06_2_accepts_the_size_where_both_parts_are_equal():
     (lambda n, alpha, beta: "big", "number of bytes"),
     (lambda n, alpha, beta: [n], "number of bytes"),
 ])
-def test_06_2_names_typical_mistakes_without_the_formula(answer, words):
-    hint = hint_for(ch06.latency_bandwidth_crossover, answer)
+def test_07_2_names_typical_mistakes_without_the_formula(answer, words):
+    hint = hint_for(ch07.latency_bandwidth_crossover, answer)
     assert words in hint
     assert "N latency bandwidth" not in hint and "n * alpha * beta" not in hint

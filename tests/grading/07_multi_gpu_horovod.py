@@ -1,15 +1,15 @@
-"""Grading tests for chapter 06 (data-parallel training with Horovod), run by `make grade`.
+"""Grading tests for chapter 07 (data-parallel training with Horovod), run by `make grade`.
 
 Each test runs in the submission's kernel after all of its cells and receives `answers`, the
 notebook's variables by name. A failed `assert` scores 0 and its message is the feedback: it
 names the mistake (the ones learners make) without giving the answer away.
 
-06.1 is a real two-rank job (`horovodrun -np 2`, CPU ranks, no GPU): the submission's exercise
+07.1 is a real two-rank job (`horovodrun -np 2`, CPU ranks, no GPU): the submission's exercise
 cell launches it through its self-check, and the test reads that job's result (kept per version
 of the function), so each submission costs one job. The result is checked by property: equal
 weight digests on both ranks, different from the initial ones, the step count of a sharded
 epoch, the scaled learning rate. The scaling efficiency is reported, never graded (it depends
-on the machine's load). 06.3 is checked against hashes, as its self-check is.
+on the machine's load). 07.3 is checked against hashes, as its self-check is.
 """
 
 import math
@@ -17,27 +17,27 @@ import math
 from utils.grading import graded
 
 # The chapter's own jobs (throughput studies, Horovod and MirroredStrategy runs) are skipped;
-# the one job left is exercise 06.1's, on 512 images instead of the learner's 2,048 (one epoch:
+# the one job left is exercise 07.1's, on 512 images instead of the learner's 2,048 (one epoch:
 # 4 steps per rank, 8 for a rank that goes through the whole set; the properties it is graded
 # by hold at any size). Each of its ranks starts TensorFlow: the images are the part that can go.
 PARAMETERS = {"RUN_JOBS": False}
-ENVIRONMENT = {"DL_COURSE_06_1_TRAIN_SAMPLES": "512"}  # utils.checks.ch06.TRAIN_SAMPLES_VARIABLE
-CELL_TIMEOUT = 240  # seconds: 06.1's cell starts two TensorFlow ranks; generous for a loaded box
+ENVIRONMENT = {"DL_COURSE_06_1_TRAIN_SAMPLES": "512"}  # utils.checks.ch07.TRAIN_SAMPLES_VARIABLE
+CELL_TIMEOUT = 240  # seconds: 07.1's cell starts two TensorFlow ranks; generous for a loaded box
 NOTEBOOK_TIMEOUT = 600
-TEST_TIMEOUT = 240  # 06.1 launches its job only if the exercise cell did not (e.g. no check)
+TEST_TIMEOUT = 240  # 07.1 launches its job only if the exercise cell did not (e.g. no check)
 
 
-@graded("06.1", points=4)
+@graded("07.1", points=4)
 def two_ranks_end_with_identical_trained_weights(answers):
-    from utils.checks import ch06
+    from utils.checks import ch07
 
     function = answers["train_on_every_rank"]
     assert callable(function), "train_on_every_rank should be a function"
-    source = ch06._source(function)
+    source = ch07._source(function)
     assert "raise NotImplementedError" not in source, (
         "not answered yet: train_on_every_rank still raises NotImplementedError")
-    job = ch06.two_rank_job(function)
-    problem = ch06.job_problem(job)
+    job = ch07.two_rank_job(function)
+    problem = ch07.job_problem(job)
     assert problem is None, problem
 
 
@@ -45,7 +45,7 @@ def _terms(size, n, alpha, beta):
     return 2 * (n - 1) * alpha, 2 * (n - 1) / n * size / beta
 
 
-@graded("06.2", points=2)
+@graded("07.2", points=2)
 def crossover_makes_latency_and_bandwidth_parts_equal(answers):
     crossover_bytes = answers["crossover_bytes"]
     for n, alpha, beta in [(4, 1e-6, 100e9), (16, 8e-6, 12.5e9), (128, 2e-6, 50e9),
@@ -67,17 +67,17 @@ def crossover_makes_latency_and_bandwidth_parts_equal(answers):
                              f"bandwidth part {bandwidth * 1e6:.3g} us; they should be equal")
 
 
-@graded("06.3", points=2)
+@graded("07.3", points=2)
 def rank_zero_lines_and_collectives(answers):
-    from utils.checks import ch06
+    from utils.checks import ch07
 
     writes, rank0 = (set(part) for part in (answers["writes_on_every_rank"],
                                             answers["rank0_only"]))
-    assert ch06._lines_digest(writes) == ch06.WRITING_LINES_SHA256, (
+    assert ch07._lines_digest(writes) == ch07.WRITING_LINES_SHA256, (
         "writes_on_every_rank is not the set of lines that print or write a file on every rank "
         "(an argument can make a line print)")
-    assert not rank0 & ch06.FIT_LINES, (
+    assert not rank0 & ch07.FIT_LINES, (
         "rank0_only holds the fit statement, whose callbacks are collective operations: on rank "
         "0 alone it would wait forever for the other ranks")
-    assert ch06._lines_digest(rank0) == ch06.RANK0_LINES_SHA256, (
+    assert ch07._lines_digest(rank0) == ch07.RANK0_LINES_SHA256, (
         "rank0_only is not the set of writing lines that should run on rank 0 only")

@@ -1,4 +1,4 @@
-"""Grading tests for chapter 05 (convolutional networks), run by `make grade`.
+"""Grading tests for chapter 06 (convolutional networks), run by `make grade`.
 
 Each test runs in the submission's kernel after all of its cells and receives `answers`, the
 notebook's variables by name. A failed `assert` scores 0 and its message is the feedback: it
@@ -12,8 +12,8 @@ from utils.grading import TookTooLong, graded
 # The chapter's three CNNs train on 3,000 images for one epoch, are validated on 1,000 and tested
 # on 2,000 (its claims then show as notices: so short a run cannot reach the chapter's figures);
 # the batch-normalisation and augmentation experiments train one seed for one epoch on 1,000;
-# exercise 05.4's own run trains one epoch, validates on 1,000 images and asks only for 50%;
-# the mixed-precision section times one step. Exercise 05.4 is then
+# exercise 06.4's own run trains one epoch, validates on 1,000 images and asks only for 50%;
+# the mixed-precision section times one step. Exercise 06.4 is then
 # graded on a run of its own, below: GRADE_EPOCHS epochs on GRADE_FIT images, validated on
 # GRADE_VAL held-out images.
 PARAMETERS = {"TRAIN_SAMPLES": 3000, "TEST_SAMPLES": 2000, "EPOCHS": 1, "BEST_EPOCHS": 1,
@@ -22,7 +22,7 @@ PARAMETERS = {"TRAIN_SAMPLES": 3000, "TEST_SAMPLES": 2000, "EPOCHS": 1, "BEST_EP
               "EXPERIMENT_SEEDS": 1}
 CELL_TIMEOUT = 120  # seconds; generous, so that a loaded machine changes no status
 NOTEBOOK_TIMEOUT = 900  # a loaded machine can take minutes
-TEST_TIMEOUT = 300  # 05.4 trains a network: seconds when idle, over a minute under load
+TEST_TIMEOUT = 300  # 06.4 trains a network: seconds when idle, over a minute under load
 
 # Batches of 32 give 625 steps: enough for batch normalisation's running averages (what a
 # network uses once trained) to settle; with batches of 100 (200 steps) they have not, and a
@@ -33,7 +33,7 @@ GRADE_FIT, GRADE_EPOCHS, GRADE_BATCH, GRADE_VAL = 10_000, 2, 32, 2_000
 GRADE_BAR = 0.97
 
 
-@graded("05.1", points=2)
+@graded("06.1", points=2)
 def receptive_field_of_stacks_with_strides(answers):
     receptive_field = answers["receptive_field"]
     # (stack from the input up as (window, stride), width of the patch one top unit sees)
@@ -54,16 +54,16 @@ def receptive_field_of_stacks_with_strides(answers):
         raise AssertionError(f"{where} is not the width of the patch one unit sees")
 
 
-@graded("05.2", points=2)
+@graded("06.2", points=2)
 def stem_turns_28x28x1_into_7x7x32_with_strides(answers):
     from utils.checks import verdict
 
     stem, counted = answers["stem"], answers["stem_parameters"]
-    result = verdict("05.2", (stem, counted))
+    result = verdict("06.2", (stem, counted))
     assert result.passed, result.message
 
 
-@graded("05.3", points=2)
+@graded("06.3", points=2)
 def average_pool_means_non_overlapping_blocks(answers):
     average_pool = answers["average_pool"]
     rng = np.random.default_rng(53)
@@ -80,11 +80,11 @@ def average_pool_means_non_overlapping_blocks(answers):
             f"wrong values for an input of shape {shape} and size {size}")
 
 
-@graded("05.4", points=4)
+@graded("06.4", points=4)
 def compact_cnn_within_budget_learns_on_a_short_run(answers):
     import keras
 
-    from utils.checks import ch05
+    from utils.checks import ch06
 
     build = answers["build_compact_cnn"]
     keras.utils.set_random_seed(42)
@@ -93,7 +93,7 @@ def compact_cnn_within_budget_learns_on_a_short_run(answers):
     except NotImplementedError:
         raise AssertionError("not answered yet: build_compact_cnn() still raises "
                              "NotImplementedError") from None
-    problem = ch05.compact_design_problem(model)
+    problem = ch06.compact_design_problem(model)
     assert problem is None, problem
     images, labels = answers["x_train_full"], answers["y_train_full"]
     # Only the images used are scaled (not all 60,000): the same values, a fifth of the work.
@@ -108,7 +108,7 @@ def compact_cnn_within_budget_learns_on_a_short_run(answers):
         raise AssertionError(
             f"training failed ({type(error).__name__}: {str(error)[:200]}); integer labels and "
             "logits need keras.losses.SparseCategoricalCrossentropy(from_logits=True)") from None
-    accuracy = ch05.validation_accuracy(model, x_val, labels[-GRADE_VAL:])
+    accuracy = ch06.validation_accuracy(model, x_val, labels[-GRADE_VAL:])
     assert accuracy > 0.2, (
         f"trained for {GRADE_EPOCHS} epochs on {GRADE_FIT:,} images, your CNN reaches "
         f"{accuracy:.4f} on held-out training images, about chance: it did not learn. Check the "

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from utils.checks import Hint, ch04, ch05, verdict  # noqa: F401  (importing registers the checkers)
+from utils.checks import Hint, ch04, ch06, verdict  # noqa: F401  (importing registers the checkers)
 
 
 def passes(exercise_id, answer):
@@ -182,7 +182,7 @@ def test_04_4_gives_a_hint_for_typical_mistakes(wrong, words):
     assert words in hint_for(ch04.quadrant_network, wrong)
 
 
-# ---------------------------------------------------------------- 05.1 receptive field
+# ---------------------------------------------------------------- 06.1 receptive field
 def receptive_field_right(stack):
     width, jump = 1, 1
     for window, stride in stack:
@@ -190,15 +190,15 @@ def receptive_field_right(stack):
     return width
 
 
-def test_05_1_accepts_the_patch_width(capsys):
-    assert passes("05.1", receptive_field_right)
+def test_06_1_accepts_the_patch_width(capsys):
+    assert passes("06.1", receptive_field_right)
     assert "16x16" in capsys.readouterr().out
 
 
-def test_05_1_measurement_agrees_with_hand_counts():
-    assert ch05.measured_patch_width([(5, 1)]) == 5
-    assert ch05.measured_patch_width([(5, 1), (2, 2), (5, 1), (2, 2)]) == 16
-    assert ch05.measured_patch_width([(3, 2), (3, 2)]) == 7
+def test_06_1_measurement_agrees_with_hand_counts():
+    assert ch06.measured_patch_width([(5, 1)]) == 5
+    assert ch06.measured_patch_width([(5, 1), (2, 2), (5, 1), (2, 2)]) == 16
+    assert ch06.measured_patch_width([(3, 2), (3, 2)]) == 7
 
 
 def own_stride_too_early(stack):
@@ -217,17 +217,17 @@ def own_stride_too_early(stack):
     (lambda stack: len(stack), "with stride 1 everywhere"),
     (lambda stack: "wide", "whole number"),
 ])
-def test_05_1_gives_a_hint_for_typical_mistakes(wrong, words):
-    assert words in hint_for(ch05.receptive_field, wrong)
+def test_06_1_gives_a_hint_for_typical_mistakes(wrong, words):
+    assert words in hint_for(ch06.receptive_field, wrong)
 
 
-def test_05_1_is_not_answered_while_the_placeholder_raises():
+def test_06_1_is_not_answered_while_the_placeholder_raises():
     def placeholder(stack):
         raise NotImplementedError
-    assert verdict("05.1", placeholder).status == "unanswered"
+    assert verdict("06.1", placeholder).status == "unanswered"
 
 
-# ---------------------------------------------------------------- 05.2 strided stem
+# ---------------------------------------------------------------- 06.2 strided stem
 def stem_of(*layer_list):
     import keras
 
@@ -240,11 +240,11 @@ def conv(filters, window, stride=1, padding="same", **options):
     return layers.Conv2D(filters, (window, window), strides=stride, padding=padding, **options)
 
 
-def test_05_2_accepts_stems_of_strided_convolutions(capsys):
+def test_06_2_accepts_stems_of_strided_convolutions(capsys):
     stem = stem_of(conv(16, 3, 2), conv(32, 3, 2))
-    assert passes("05.2", (stem, 16 * (9 + 1) + 32 * (9 * 16 + 1)))
+    assert passes("06.2", (stem, 16 * (9 + 1) + 32 * (9 * 16 + 1)))
     stem = stem_of(conv(8, 2, 2, "valid"), conv(32, 2, 2, "valid", use_bias=False))
-    assert passes("05.2", (stem, 8 * 5 + 32 * 4 * 8))
+    assert passes("06.2", (stem, 8 * 5 + 32 * 4 * 8))
     assert "7x7x32" in capsys.readouterr().out
 
 
@@ -260,8 +260,8 @@ def test_05_2_accepts_stems_of_strided_convolutions(capsys):
     (lambda: stem_of(conv(16, 3, 2), conv(32, 3, 2)), 16 * 10 + 32 * 10, "all the channels"),
     (lambda: stem_of(conv(16, 3, 2), conv(32, 3, 2)), 9999, "more than the model has"),
 ])
-def test_05_2_gives_a_hint_for_typical_mistakes(make, counted, words):
-    assert words in hint_for(ch05.strided_stem, (make(), counted))
+def test_06_2_gives_a_hint_for_typical_mistakes(make, counted, words):
+    assert words in hint_for(ch06.strided_stem, (make(), counted))
 
 
 def _pool():
@@ -270,38 +270,38 @@ def _pool():
     return layers.MaxPooling2D((2, 2))
 
 
-def test_05_2_wants_the_pair_and_is_not_answered_while_a_part_is_the_placeholder():
-    assert "pair" in hint_for(ch05.strided_stem, stem_of(conv(16, 3, 2), conv(32, 3, 2)))
-    assert verdict("05.2", (..., ...)).status == "unanswered"
+def test_06_2_wants_the_pair_and_is_not_answered_while_a_part_is_the_placeholder():
+    assert "pair" in hint_for(ch06.strided_stem, stem_of(conv(16, 3, 2), conv(32, 3, 2)))
+    assert verdict("06.2", (..., ...)).status == "unanswered"
 
 
-# ---------------------------------------------------------------- 05.3 average pooling
-def test_05_3_accepts_average_pooling():
+# ---------------------------------------------------------------- 06.3 average pooling
+def test_06_3_accepts_average_pooling():
     def right(maps, size):
         h, w, c = maps.shape[0] // size, maps.shape[1] // size, maps.shape[2]
         return maps[:h * size, :w * size].reshape(h, size, w, size, c).mean(axis=(1, 3))
-    assert passes("05.3", right)
+    assert passes("06.3", right)
 
 
-def test_05_3_hints_at_max_instead_of_mean():
+def test_06_3_hints_at_max_instead_of_mean():
     def max_pooling(maps, size):
         h, w, c = maps.shape[0] // size, maps.shape[1] // size, maps.shape[2]
         return maps[:h * size, :w * size].reshape(h, size, w, size, c).max(axis=(1, 3))
-    assert "maximum" in hint_for(ch05.average_pool, max_pooling)
+    assert "maximum" in hint_for(ch06.average_pool, max_pooling)
 
 
-def test_05_3_hints_at_the_wrong_output_shape():
-    assert "shape" in hint_for(ch05.average_pool, lambda maps, size: maps)
+def test_06_3_hints_at_the_wrong_output_shape():
+    assert "shape" in hint_for(ch06.average_pool, lambda maps, size: maps)
 
 
-def test_05_3_hints_when_blocks_are_mixed_up():
+def test_06_3_hints_when_blocks_are_mixed_up():
     def wrong_axes(maps, size):
         h, w, c = maps.shape[0] // size, maps.shape[1] // size, maps.shape[2]
         return maps[:h * size, :w * size].reshape(h, w, size, size, c).mean(axis=(2, 3))
-    assert "wrong values" in hint_for(ch05.average_pool, wrong_axes)
+    assert "wrong values" in hint_for(ch06.average_pool, wrong_axes)
 
 
-# ---------------------------------------------------------------- 05.4 compact CNN
+# ---------------------------------------------------------------- 06.4 compact CNN
 def small_cnn(dense=None, softmax=True, compiled=True, first=None, from_logits=False):
     import keras
     from keras import layers
@@ -329,38 +329,38 @@ def run_with_accuracy(model, accuracy, target=0.992, n=200):
     return model, x_val, y_val, target
 
 
-def test_05_4_accepts_a_cnn_within_the_budget_above_the_bar(capsys):
-    assert passes("05.4", run_with_accuracy(small_cnn(), 0.995))
+def test_06_4_accepts_a_cnn_within_the_budget_above_the_bar(capsys):
+    assert passes("06.4", run_with_accuracy(small_cnn(), 0.995))
     assert "validation accuracy 0.9950" in capsys.readouterr().out
-    assert passes("05.4", run_with_accuracy(small_cnn(), 0.6, target=0.5))
+    assert passes("06.4", run_with_accuracy(small_cnn(), 0.6, target=0.5))
 
 
-def test_05_4_accepts_logits_with_a_loss_from_logits(capsys):
+def test_06_4_accepts_logits_with_a_loss_from_logits(capsys):
     model = small_cnn(softmax=False, from_logits=True)
-    assert ch05.compact_design_problem(model) is None
-    assert passes("05.4", run_with_accuracy(model, 0.995))
+    assert ch06.compact_design_problem(model) is None
+    assert passes("06.4", run_with_accuracy(model, 0.995))
 
 
-def test_05_4_design_problems_name_the_mistake():
+def test_06_4_design_problems_name_the_mistake():
     from keras import layers
 
-    assert ch05.compact_design_problem(small_cnn()) is None
-    assert "over the budget" in ch05.compact_design_problem(small_cnn(dense=256))
-    assert "compile" in ch05.compact_design_problem(small_cnn(compiled=False))
-    assert "probabilities" in ch05.compact_design_problem(small_cnn(softmax=False))
-    assert "another" in ch05.compact_design_problem(small_cnn(from_logits=True))
-    assert "Conv2D" in ch05.compact_design_problem(small_cnn(first=layers.Dense(4)))
-    assert "Keras model" in ch05.compact_design_problem("a model")
+    assert ch06.compact_design_problem(small_cnn()) is None
+    assert "over the budget" in ch06.compact_design_problem(small_cnn(dense=256))
+    assert "compile" in ch06.compact_design_problem(small_cnn(compiled=False))
+    assert "probabilities" in ch06.compact_design_problem(small_cnn(softmax=False))
+    assert "another" in ch06.compact_design_problem(small_cnn(from_logits=True))
+    assert "Conv2D" in ch06.compact_design_problem(small_cnn(first=layers.Dense(4)))
+    assert "Keras model" in ch06.compact_design_problem("a model")
 
 
 @pytest.mark.parametrize("accuracy, words", [(0.1, "about chance"), (0.98, "below the bar")])
-def test_05_4_gives_a_hint_below_the_bar(accuracy, words):
-    assert words in hint_for(ch05.compact_cnn, run_with_accuracy(small_cnn(), accuracy))
+def test_06_4_gives_a_hint_below_the_bar(accuracy, words):
+    assert words in hint_for(ch06.compact_cnn, run_with_accuracy(small_cnn(), accuracy))
 
 
-def test_05_4_is_not_answered_until_build_is_written():
-    assert verdict("05.4", ...).status == "unanswered"
-    assert "train_compact" in hint_for(ch05.compact_cnn, small_cnn())
+def test_06_4_is_not_answered_until_build_is_written():
+    assert verdict("06.4", ...).status == "unanswered"
+    assert "train_compact" in hint_for(ch06.compact_cnn, small_cnn())
 
 
 # ---------------------------------------------------------------- no hint gives the answer away
@@ -373,9 +373,9 @@ SOLUTION_TEXT = ["1 - h", "p - y", ".T @", "error_out", "ceil(", "staircase=True
     (ch04.hidden_layer_gradients, lambda *a: gradients(*a, mean=False)),
     (ch04.tuned_on_validation, (TUNING, (0.5, 32))),
     (ch04.step_schedule, staircase(0.05, 1000, 0.5)),
-    (ch05.receptive_field, lambda stack: 1 + sum(window - 1 for window, _ in stack)),
-    (ch05.receptive_field, own_stride_too_early),
-    (ch05.average_pool, lambda maps, size: maps),
+    (ch06.receptive_field, lambda stack: 1 + sum(window - 1 for window, _ in stack)),
+    (ch06.receptive_field, own_stride_too_early),
+    (ch06.average_pool, lambda maps, size: maps),
 ])
 def test_no_hint_contains_the_solution(exercise, wrong):
     text = hint_for(exercise, wrong)
