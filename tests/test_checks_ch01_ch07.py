@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from utils import check
+from utils import check, checks
 from utils.checks import HINT, UNANSWERED, Hint, ch01, ch07, verdict
 
 
@@ -51,6 +51,29 @@ def test_a_function_that_crashes_gets_a_hint_naming_its_error():
 
     result = verdict("01.2", broken)
     assert result.status == HINT and "raised AttributeError" in result.message
+
+
+def test_only_the_placeholders_own_not_implemented_error_means_unanswered():
+    def library_refuses(z):
+        raise NotImplementedError("op=Adasum) is not supported")
+
+    def bare(z):
+        raise NotImplementedError
+
+    result = verdict("01.2", library_refuses)
+    assert result.status == HINT and "NotImplementedError: op=Adasum) is not supported" in (
+        result.message)
+    assert verdict("01.2", bare).status == HINT
+
+
+
+def test_a_library_error_raised_inside_a_checker_is_a_hint_too(monkeypatch):
+    def checker_calling_a_learners_layer(answer):  # a Keras call, not through `call`
+        raise NotImplementedError("Layer MyLayer has no compute_output_shape")
+
+    monkeypatch.setitem(checks._REGISTRY, "01.2", checker_calling_a_learners_layer)
+    result = verdict("01.2", object())
+    assert result.status == HINT and "no compute_output_shape" in result.message
 
 
 def test_unknown_or_malformed_exercise_ids_are_errors_of_the_notebook_not_hints():

@@ -335,6 +335,15 @@ def test_graded_rejects_a_bad_exercise_id_or_points():
         grading.graded("01.2", points=0)
 
 
+def test_only_the_placeholders_error_is_graded_as_not_answered():
+    from utils.grading.api import _describe_failure
+
+    placeholder = NotImplementedError(exercises.unanswered_message("01.1"))
+    assert _describe_failure(placeholder, 10).startswith("not answered yet")
+    assert _describe_failure(NotImplementedError("op=Adasum) is not supported"), 10) == (
+        "raised NotImplementedError: op=Adasum) is not supported")
+
+
 def test_answers_name_a_missing_variable_plainly():
     answers = grading.Answers({"w": 1})
     assert answers["w"] == 1 and answers.get("b") is None and "b" not in answers

@@ -234,3 +234,14 @@ def solved(notebook: dict[str, Any]) -> dict[str, Any]:
 def unanswered_message(exercise_id: str) -> str:
     """What a placeholder says when it runs."""
     return f"Exercise {exercise_id} is not answered yet"
+
+
+_UNANSWERED = re.compile(r"Exercise \d\d\.\d+ is not answered yet")
+
+
+def is_unanswered(error: BaseException) -> bool:
+    """Whether an error is a placeholder's own `raise NotImplementedError(unanswered_message(...))`.
+
+    Any other error, a NotImplementedError raised by Keras or Horovod included, is a real one:
+    the learner has answered, and is told what their code raised."""
+    return isinstance(error, NotImplementedError) and _UNANSWERED.fullmatch(str(error)) is not None

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from utils.exercises import chapter_of_id, is_exercise_id
+from utils.exercises import chapter_of_id, is_exercise_id, is_unanswered
 
 Checker = Callable[[Any], str | None]
 _REGISTRY: dict[str, Checker] = {}
@@ -19,8 +19,8 @@ class Hint(Exception):
 
 
 class NotAnswered(Exception):
-    """The answer is still the placeholder (`...`, or a function that raises
-    NotImplementedError)."""
+    """The answer is still the placeholder (`...`, or a function whose placeholder line
+    `raise NotImplementedError("Exercise NN.k is not answered yet")` is still there)."""
 
 
 @dataclass(frozen=True)
@@ -83,10 +83,14 @@ def verdict(exercise_id: str, answer: Any) -> CheckResult:
         return CheckResult(exercise_id, UNANSWERED)
     try:
         remark = checker(answer)
-    except (NotAnswered, NotImplementedError):
+    except NotAnswered:
         return CheckResult(exercise_id, UNANSWERED)
     except Hint as hint:
         return CheckResult(exercise_id, HINT, str(hint))
+    except NotImplementedError as error:
+        if is_unanswered(error):
+            return CheckResult(exercise_id, UNANSWERED)
+        return CheckResult(exercise_id, HINT, f"your code raised NotImplementedError: {error}")
     return CheckResult(exercise_id, CORRECT, remark or "")
 
 
@@ -100,17 +104,17 @@ def check(exercise_id: str, answer: Any) -> None:
 
 
 def call(function: Any, *args: Any) -> Any:
-    """Call a learner's function; a crash becomes a hint that names the error, a placeholder
-    that is still there (NotImplementedError) means the exercise is not answered yet."""
+    """Call a learner's function; a crash becomes a hint that names the error, and the
+    placeholder's own NotImplementedError means the exercise is not answered yet."""
     import numpy as np
 
     require(callable(function), f"expected a function, got {type(function).__name__}")
     try:
         with np.errstate(all="ignore"):
             return function(*args)
-    except NotImplementedError:
-        raise NotAnswered() from None
     except Exception as error:
+        if is_unanswered(error):
+            raise NotAnswered() from None
         raise Hint(f"your function raised {type(error).__name__}: {error}") from None
 
 
