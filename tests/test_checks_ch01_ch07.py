@@ -148,9 +148,25 @@ def test_01_3_accepts_descent_on_the_cross_entropy_and_says_it_escaped():
     assert "accuracy" in remark and "quadratic" in remark
 
 
+def _frozen_bias(w, b, X, y):
+    return _ce_gradients(w, b, X, y)[0], 0.0
+
+
+def _sum_of_points(w, b, X, y):
+    return tuple(len(y) * g for g in _ce_gradients(w, b, X, y))
+
+
+def _hundred_times(gradients):
+    return lambda w, b, X, y: tuple(100 * g for g in gradients(w, b, X, y))
+
+
 @pytest.mark.parametrize("wrong, words", [
     (_descent(_quadratic_gradients), "stays stuck"),
     (_descent(_ce_gradients, sign=-1.0), "step AGAINST"),
+    (_descent(_frozen_bias), "b never moves"),
+    (_descent(_sum_of_points), "mean over the points"),
+    (_descent(_hundred_times(_quadratic_gradients)), "not where batch gradient descent"),
+    (_descent(_hundred_times(_ce_gradients)), "not where batch gradient descent"),
     (_descent(_ce_gradients, restart=True), "start from the w and b"),
     (lambda w, b, X, y, learning_rate, epochs: w, "pair (w, b)"),
 ])

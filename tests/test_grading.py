@@ -495,6 +495,19 @@ def _two_layer_gradients(W1, b1, W2, b2, X, y, tanh_derivative=True):
     return X.T @ back, back.sum(axis=0), h.T @ error, error.sum(axis=0)
 
 
+def _trainer(kind, rate_factor=1.0):
+    """01.3 answers: batch descent on the cross-entropy ("right"), or one of the usual mistakes."""
+    def train(w, b, X, y, learning_rate, epochs):
+        for _ in range(epochs):
+            f = 1 / (1 + np.exp(-(X @ w + b)))
+            delta = (f - y) * f * (1 - f) if kind == "quadratic" else f - y
+            scale = {"sum": 1.0, "uphill": -1 / len(y)}.get(kind, 1 / len(y))
+            step = rate_factor * learning_rate * scale
+            w, b = w - step * X.T @ delta, b if kind == "frozen bias" else b - step * delta.sum()
+        return w, b
+    return train
+
+
 def _history(train, val):
     return {"loss": [0.5], "accuracy": [train], "val_loss": [1 - val], "val_accuracy": [val]}
 
@@ -503,6 +516,14 @@ _TUNING = {(0.1, 32): _history(0.95, 0.90), (0.1, 256): _history(0.90, 0.91),
            (0.5, 32): _history(0.99, 0.89), (0.5, 256): _history(0.93, 0.92)}
 
 WRONG_ANSWERS = [
+    ("01", "cross_entropy_training_escapes_a_saturated_start",
+     {"train_cross_entropy": _trainer("frozen bias")}, "b never moves"),
+    ("01", "cross_entropy_training_escapes_a_saturated_start",
+     {"train_cross_entropy": _trainer("quadratic", rate_factor=100)}, "not where batch gradient"),
+    ("01", "cross_entropy_training_escapes_a_saturated_start",
+     {"train_cross_entropy": _trainer("sum")}, "mean over the points"),
+    ("01", "cross_entropy_training_escapes_a_saturated_start",
+     {"train_cross_entropy": _trainer("uphill")}, "step AGAINST"),
     ("02", "log_softmax_is_right_and_finite_for_extreme_scores",
      {"log_softmax": lambda Z: np.log(_softmax(Z))}, "give inf or nan"),
     ("02", "log_softmax_is_right_and_finite_for_extreme_scores",
@@ -564,6 +585,8 @@ def test_grading_tests_name_the_mistakes_learners_make(chapter, name, namespace,
 
 
 @pytest.mark.parametrize("chapter, name, namespace", [
+    ("01", "cross_entropy_training_escapes_a_saturated_start",
+     {"train_cross_entropy": _trainer("right")}),
     ("04", "learning_rate_and_batch_size_chosen_on_validation",
      {"tuning_results": _TUNING, "chosen": [0.5, 256], "EPOCHS": 1}),
     ("04", "hidden_layer_gradients_match_finite_differences",

@@ -14,8 +14,9 @@ _REGISTRY: dict[str, Checker] = {}
 CORRECT, HINT, UNANSWERED = "correct", "hint", "unanswered"
 
 
-class Hint(Exception):
-    """Raised by a checker to say what is wrong, without giving the answer away."""
+class Hint(AssertionError):
+    """Raised by a checker to say what is wrong, without giving the answer away. A grading
+    test that decides with a checker's function fails with it as with any failed assert."""
 
 
 class NotAnswered(Exception):

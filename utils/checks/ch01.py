@@ -32,11 +32,12 @@ def _numeric_gradient(cost, w, b, X, y, h=1e-6):
     return grad_w, (cost(w, b + h, X, y) - cost(w, b - h, X, y)) / (2 * h)
 
 
-def _blobs(seed, n=200):
-    """Two overlapping clouds, like the chapter's (class 0 around (-1,-1), class 1 at (1,1))."""
+def blobs(seed, n=200, centres=(-1.0, 1.0), scale=1.1):
+    """Two overlapping clouds, like the chapter's: class 0 around (c0, c0), class 1 around
+    (c1, c1), with centres (c0, c1) = (-1, 1) unless given."""
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 2
-    X = rng.normal(scale=1.1, size=(n, 2)) + np.where(y[:, None] == 1, 1.0, -1.0)
+    X = rng.normal(scale=scale, size=(n, 2)) + np.where(y[:, None] == 1, centres[1], centres[0])
     return X, y
 
 
@@ -113,35 +114,64 @@ def slowdown_ratio(slowdown):
             "what is left over?")
 
 
-@exercise("01.3")
-def escapes_a_saturated_start(train_cross_entropy):
-    X, y = _blobs(5)
-    w0, b0 = np.array([-4.0, -4.0]), 0.0
-    w, b = _pair(call(train_cross_entropy, w0.copy(), b0, X.copy(), y.copy(), 0.5, 0), "(w, b)")
-    require(b.size == 1, "b is one number")
-    b = float(b)
-    require(w.shape == (2,), f"w should keep one weight per input, got shape {w.shape}")
+def _descend(X, y, w, b, rate, epochs, cost="cross-entropy", scale=1.0, bias=True):
+    """Batch gradient descent on the mean cost over X, y: with the defaults, the path a right
+    answer to 01.3 takes; the other arguments give the paths of the usual mistakes."""
+    for _ in range(epochs):
+        f = _sigmoid(X @ w + b)
+        delta = scale * ((f - y) if cost == "cross-entropy" else (f - y) * f * (1 - f)) / len(y)
+        w, b = w - rate * X.T @ delta, (b - rate * np.sum(delta)) if bias else b
+    return w, b
+
+
+def judge_training(train_cross_entropy, X, y, w0, b0, rate, epochs):
+    """Exercise 01.3's verdict, for the self-check and the grading test alike: a remark when
+    `train_cross_entropy` takes, from (w0, b0), the path of batch gradient descent on the mean
+    cross-entropy of X, y; else a Hint naming the mistake. X's best bias is far from 0, so a
+    bias that never moves cannot pass."""
+    def run(epochs_to_run):
+        result = call(train_cross_entropy, w0.copy(), b0, X.copy(), y.copy(), rate, epochs_to_run)
+        w, b = _pair(result, "(w, b)")
+        require(b.size == 1, "b is one number")
+        require(w.shape == w0.shape, f"w should keep one weight per input, got shape {w.shape}")
+        return w, float(np.ravel(b)[0])
+
+    w, b = run(0)
     require(np.allclose(w, w0) and np.isclose(b, b0),
             "with epochs=0 nothing should change: start from the w and b you are given")
-    w, b = _pair(call(train_cross_entropy, w0.copy(), b0, X.copy(), y.copy(), 0.5, 60), "(w, b)")
-    b = float(np.ravel(b)[0])
+    w, b = run(epochs)
     require(np.all(np.isfinite(w)) and np.isfinite(b), "training produced inf or nan")
-    start, after = _ce_cost(w0, b0, X, y), _ce_cost(w, b, X, y)
-    require(after < start, "the cross-entropy rose during training: step AGAINST the gradient")
-    stuck_w, stuck_b = w0.copy(), b0
-    for _ in range(60):
-        f = _sigmoid(X @ stuck_w + stuck_b)
-        delta = (f - y) * f * (1 - f)
-        stuck_w, stuck_b = stuck_w - 0.5 * X.T @ delta / len(y), stuck_b - 0.5 * np.mean(delta)
-    require(not (np.allclose(w, stuck_w, rtol=1e-6) and np.isclose(b, stuck_b)),
-            "it moves exactly as the quadratic cost does, and stays stuck: use your "
-            "cross-entropy gradient")
-    accuracy = _accuracy(w, b, X, y)
-    require(accuracy > 0.85, f"after 60 epochs from the saturated start, training accuracy is "
-            f"{accuracy:.2f}; it should have escaped (above 0.85). Is every epoch one step on "
-            "the whole batch, for both w and b?")
-    return (f"from w = (-4, -4), 60 epochs: accuracy {accuracy:.2f} with cross-entropy, "
-            f"{_accuracy(stuck_w, stuck_b, X, y):.2f} with the quadratic cost.")
+
+    def took(path):
+        return np.allclose(w, path[0], rtol=1e-4, atol=1e-6) and np.isclose(b, path[1],
+                                                                           rtol=1e-4, atol=1e-6)
+
+    mistakes = [  # the usual ones: the path each takes (arguments of _descend), what to say
+        ({"cost": "quadratic"}, "it moves exactly as the quadratic cost does, and stays stuck: "
+                                "use your cross-entropy gradient"),
+        ({"bias": False}, "b never moves: update the bias too, at every epoch"),
+        ({"scale": -1.0}, "the cross-entropy rose during training: step AGAINST the gradient"),
+        ({"scale": float(len(y))}, "every step is as long as the number of points times the "
+                                   "right one: the cost is the mean over the points, and so is "
+                                   "its gradient"),
+    ]
+    if took(_descend(X, y, w0, b0, rate, epochs)):
+        stuck = _descend(X, y, w0, b0, rate, epochs, cost="quadratic")
+        return (f"from w = {tuple(float(v) for v in w0)}, {epochs} epochs: training accuracy "
+                f"{_accuracy(w, b, X, y):.2f} with the cross-entropy, "
+                f"{_accuracy(*stuck, X, y):.2f} with the quadratic cost.")
+    for settings, hint in mistakes:
+        with np.errstate(all="ignore"):
+            require(not took(_descend(X, y, w0, b0, rate, epochs, **settings)), hint)
+    raise Hint(f"after {epochs} epochs at rate {rate} your (w, b) is not where batch gradient "
+               "descent on the mean cross-entropy arrives. Each epoch is one step, on all the "
+               "points at once, of the rate given times the gradient, for both w and b")
+
+
+@exercise("01.3")
+def escapes_a_saturated_start(train_cross_entropy):
+    X, y = blobs(5, centres=(1.0, 3.0))
+    return judge_training(train_cross_entropy, X, y, np.array([-4.0, -4.0]), 0.0, 0.5, 60)
 
 
 @exercise("01.4")
