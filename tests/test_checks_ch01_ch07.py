@@ -222,7 +222,7 @@ def right_job(**changes):
            "error": None, "initial_digests": ["aa", "bb"], "final_digests": ["cc", "cc"],
            "same_change": False, "alone_seconds": [2.0, 2.2], "job_seconds": [2.6, 2.7],
            "steps": [16, 16], "learning_rates": [0.04, 0.04], "errors_on_ranks": 0,
-           "efficiency": 0.78}
+           "efficiency": 0.78, "shares": {"sizes": [1024, 1024], "overlap": 0, "covered": 2048}}
     return {**job, **changes}
 
 
@@ -243,6 +243,9 @@ def test_07_1_a_right_job_passes_and_reports_its_efficiency():
     ({"steps": [32, 32]}, "WHOLE training set"),
     ({"steps": [8, 8]}, "one pass per epoch over that share"),
     ({"learning_rates": [0.02, 0.02]}, "linear scaling rule"),
+    # Every rank on the same first half, x[:len(x) // size]: the step count is right.
+    ({"shares": {"sizes": [1024, 1024], "overlap": 1024, "covered": 1024}}, "same images"),
+    ({"shares": {"sizes": [1024, 1024], "overlap": 0, "covered": 1536}}, "1536 of the 2048"),
     ({"learning_rates": [0.08, 0.08]}, "learning rate after training is 0.08"),
     ({"error": "TypeError: fit() got an unexpected keyword argument 'batch'"}, "raised TypeError"),
 ])
@@ -328,6 +331,8 @@ def test_07_1_a_real_job_without_the_broadcast_is_told_so(monkeypatch):
     assert result.status == HINT and "started apart" in result.message, result.message
     job = ch07.two_rank_job(no_broadcast)
     assert job["steps"] == [16, 16] and job["efficiency"] > 0
+    assert job["shares"] == {"sizes": [1024, 1024], "overlap": 0, "covered": 2048}, (
+        "each rank's images, read back from its model.fit call")
 
 
 # ---------------------------------------------------------------- 07.2, the crossover

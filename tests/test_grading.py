@@ -508,6 +508,20 @@ def _trainer(kind, rate_factor=1.0):
     return train
 
 
+def _deeper(activation="relu", optimizer="adam"):
+    """03.3 answers: the asked-for network, compiled (a wrong choice fails before training)."""
+    import keras
+
+    model = keras.Sequential([keras.Input(shape=(784,)),
+                              keras.layers.Dense(256, activation=activation),
+                              keras.layers.Dropout(0.3),
+                              keras.layers.Dense(256, activation=activation),
+                              keras.layers.Dropout(0.3),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(loss="categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+    return model
+
+
 def _history(train, val):
     return {"loss": [0.5], "accuracy": [train], "val_loss": [1 - val], "val_accuracy": [val]}
 
@@ -526,6 +540,10 @@ WRONG_ANSWERS = [
      {"train_cross_entropy": _trainer("uphill")}, "step AGAINST"),
     ("02", "log_softmax_is_right_and_finite_for_extreme_scores",
      {"log_softmax": lambda Z: np.log(_softmax(Z))}, "give inf or nan"),
+    ("03", "deeper_network_is_built_and_trained", lambda: {"deeper": _deeper(optimizer="sgd")},
+     "not plain SGD"),
+    ("03", "deeper_network_is_built_and_trained",
+     lambda: {"deeper": _deeper(activation="sigmoid")}, "other than sigmoid"),
     ("02", "log_softmax_is_right_and_finite_for_extreme_scores",
      {"log_softmax": lambda Z: Z - Z.max(axis=0) - np.log(np.exp(Z - Z.max(axis=0)).sum(axis=0))},
      "not down the columns"),
@@ -579,6 +597,7 @@ WRONG_ANSWERS = [
 @pytest.mark.parametrize("chapter, name, namespace, words", WRONG_ANSWERS,
                          ids=[f"{c}-{words}" for c, _, _, words in WRONG_ANSWERS])
 def test_grading_tests_name_the_mistakes_learners_make(chapter, name, namespace, words):
+    namespace = namespace() if callable(namespace) else namespace  # Keras models: built here
     with pytest.raises(AssertionError) as failed:
         _grading_test(chapter, name)(grading.Answers(namespace))
     assert words in str(failed.value)

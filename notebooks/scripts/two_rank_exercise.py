@@ -9,7 +9,7 @@
    rank on its own core at the same time, so both runs share the machine the same way;
 3. calls the learner's function on the full training set;
 4. reports its weights before and after (sha256 digests), the change of its weights, its step
-   count and learning rate;
+   count and learning rate, and which training images its `model.fit` calls were given;
 5. times one more pass over its shard with the learner's compiled model, and the same for the
    baseline (second passes: the tracing of the training step is not timed). Rank 0 writes it
    all as JSON to --out, with the scaling efficiency E = S(2) / 2 = (images/s of the job) /
@@ -52,6 +52,44 @@ def digest(model) -> str:
     return h.hexdigest()
 
 
+class FitRecorder:
+    """Wraps a model's `fit` to note which of the training images `x` each call trains on."""
+
+    def __init__(self, model, x, np):
+        self.np, self.fit, self.recording = np, model.fit, True
+        self.index = {row.tobytes(): i for i, row in enumerate(x)}
+        self.seen = np.zeros(len(x), dtype=bool)
+        self.known, self.calls = True, 0
+        model.fit = self
+
+    def __call__(self, *args, **kwargs):
+        if self.recording:
+            self.calls += 1
+            images = kwargs["x"] if "x" in kwargs else (args[0] if args else None)
+            images = images.numpy() if hasattr(images, "numpy") else images
+            if isinstance(images, self.np.ndarray):  # a tf.data pipeline cannot be read back
+                rows = [self.index.get(row.tobytes()) for row in images.astype(self.np.float32)]
+                self.known &= None not in rows
+                self.seen[[r for r in rows if r is not None]] = True
+            else:
+                self.known = False
+        return self.fit(*args, **kwargs)
+
+    def mask(self):
+        """1 if this rank's images were all read back, then 1 for each image it trained on."""
+        known = self.known and self.calls > 0
+        return self.np.concatenate([[known], self.seen]).astype(self.np.uint8)
+
+
+def shares(masks) -> dict | None:
+    """What the ranks' masks say about their shares; None if any rank's could not be read."""
+    if not masks[:, 0].all():
+        return None
+    seen = masks[:, 1:].astype(bool)
+    return {"sizes": [int(s) for s in seen.sum(axis=1)],
+            "overlap": int(seen.all(axis=0).sum()), "covered": int(seen.any(axis=0).sum())}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from mnist_cnn import build_cnn, load_data  # also makes `utils` importable from a checkout
@@ -86,17 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     namespace: dict = {"__name__": "learner_solution", "keras": keras, "np": np,
                        "distributed": distributed}
     error = None
+    recorder = FitRecorder(model, x, np)
     try:
         exec(compile(args.solution.read_text(), str(args.solution), "exec"), namespace)
         returned = namespace[args.function](model, x, y, args.base_lr, args.batch_size,
                                             args.epochs)
         if isinstance(returned, keras.Model):
             model = returned
-    except NotImplementedError:
-        error = "NotImplementedError"
     except Exception as failure:  # reported to the check, which turns it into a hint
         error = f"{type(failure).__name__}: {failure}"
         traceback.print_exc()
+    recorder.recording = False
 
     optimizer = getattr(model, "optimizer", None)
     steps = int(optimizer.iterations.numpy()) if optimizer is not None else 0
@@ -119,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         model.fit(x_shard, y_shard, batch_size=args.batch_size, epochs=1, verbose=0)
         job_seconds = time.perf_counter() - start
     seconds = hvd.allgather(np.array([job_seconds])).numpy()
+    masks = hvd.allgather(recorder.mask()[np.newaxis]).numpy()
     if hvd.rank() == 0:
         result = {
             "np": hvd.size(), "train_samples": len(x), "batch_size": args.batch_size,
@@ -128,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             "same_change": bool(np.allclose(changes, changes[0], rtol=1e-4, atol=1e-6)),
             "alone_seconds": numbers[:, 0].tolist(), "job_seconds": seconds.tolist(),
             "steps": [int(s) for s in numbers[:, 1]], "learning_rates": numbers[:, 2].tolist(),
-            "errors_on_ranks": int(numbers[:, 3].sum()),
+            "errors_on_ranks": int(numbers[:, 3].sum()), "shares": shares(masks),
         }
         # None (JSON null) when the job could not be timed
         efficiency = float(np.mean(numbers[:, 0]) / np.max(seconds))

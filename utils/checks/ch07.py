@@ -2,9 +2,10 @@
 
 07.1 launches the learner's function on two CPU ranks (`horovodrun -np 2`, through
 `utils.distributed.horovodrun`) and checks what the job did, by property: both ranks end with
-the same weights, different from where they started, after the right number of steps at the
-scaled learning rate. The job's result is kept per version of the function (its source), so the
-grader, running in the same kernel, reads it instead of launching the job again.
+the same weights, different from where they started, after the right number of steps on
+shares of their own (the images each rank's `model.fit` was given) at the scaled learning
+rate. The job's result is kept per version of the function (its source), so the grader, running
+in the same kernel, reads it instead of launching the job again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.checks import Hint, NotAnswered, call, exercise, require
+from utils.exercises import UNANSWERED_WORDS
 
 # --------------------------------------------------------------------------------------------
 # Exercise 07.1: a two-rank job that ends with identical replicas
@@ -123,12 +125,32 @@ def job_problem(job: dict[str, Any]) -> str | None:
     if steps != expected_steps(job):
         return (f"each rank made {steps} steps; with its own share of the data it makes one pass "
                 "per epoch over that share (did you change the batch size or the epochs?)")
+    problem = shares_problem(job)
+    if problem:
+        return problem
     if math.isclose(lr, job["base_lr"], rel_tol=1e-4):
         return ("the learning rate is still the one-rank rate, but each step of the job averages "
                 "the batches of all ranks: apply the linear scaling rule (section 4)")
     if not math.isclose(lr, job["base_lr"] * job["np"], rel_tol=1e-4):
         return (f"the learning rate after training is {lr:g}: after the warm-up (if any) it "
                 "should follow the linear scaling rule for this job")
+    return None
+
+
+def shares_problem(job: dict[str, Any]) -> str | None:
+    """What is wrong with the images the ranks trained on (when the job could read them back:
+    arrays given to `model.fit`, not a tf.data pipeline); None if each had its own share."""
+    shares = job.get("shares")
+    if not shares:
+        return None
+    if shares["overlap"] > 0.05 * min(shares["sizes"]):
+        return (f"the ranks trained on {shares['overlap']} of the same images (each on "
+                f"{' and '.join(str(s) for s in shares['sizes'])}): every rank needs a share of "
+                "its own, different from every other rank's")
+    if shares["covered"] < 0.95 * job["train_samples"]:
+        return (f"together the ranks trained on {shares['covered']} of the "
+                f"{job['train_samples']} images they were given: their shares should cover the "
+                "whole training set")
     return None
 
 
@@ -144,7 +166,7 @@ def job_remark(job: dict[str, Any]) -> str:
 @exercise("07.1")
 def two_ranks_identical_replicas(train_on_every_rank):
     source = _source(train_on_every_rank)
-    if "raise NotImplementedError" in source:
+    if UNANSWERED_WORDS.search(source):  # the placeholder is still there: launch nothing
         raise NotAnswered()
     from utils import distributed
 
