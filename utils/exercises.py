@@ -244,4 +244,5 @@ def is_unanswered(error: BaseException) -> bool:
 
     Any other error, a NotImplementedError raised by Keras or Horovod included, is a real one:
     the learner has answered, and is told what their code raised."""
-    return isinstance(error, NotImplementedError) and UNANSWERED_WORDS.fullmatch(str(error)) is not None
+    return (isinstance(error, NotImplementedError)
+            and UNANSWERED_WORDS.fullmatch(str(error)) is not None)
