@@ -94,4 +94,5 @@ def quadrant_network_is_small_and_accurate(answers):
     score = playground.accuracy(model, X, y)
     assert score >= 0.95, (
         f"{score:.3f} on fresh quadrant points, below 0.95 (under the grader, "
-        "train_playground takes 1,000 steps: enough for a well-chosen network)")
+        f"train_playground takes {PARAMETERS['PLAYGROUND_STEPS']:,} steps: enough for a "
+        "well-chosen network)")
