@@ -15,6 +15,8 @@ LAB_ARGS    ?=
 BENCH_ARGS  ?=
 RUN_ARGS    ?=
 GRADE_ARGS  ?=
+CHAPTER     ?=
+GRADESCOPE_ARGS ?=
 CLAIMS_ARGS ?=
 
 BIN   := $(VENV)/bin
@@ -22,7 +24,7 @@ STAMP := $(VENV)/.setup-done
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: help setup data run test lint unit notebooks-test claims bench outputs student solved grade lab \
-        docker-build docker-run repo-url clean
+        gradescope-autograder docker-build docker-run repo-url clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -45,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check utils tests tools notebooks
 
 unit: $(STAMP)
-	$(BIN)/pytest tests
+	$(BIN)/pytest -n auto --dist loadfile tests
 
 notebooks-test: $(STAMP)
 	DL_COURSE_CLAIMS=strict $(BIN)/pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 -p no:cacheprovider \
@@ -69,6 +71,10 @@ solved: $(STAMP) ## write the instructor's solved copies (solutions in the exerc
 grade: $(STAMP) ## grade a folder of submissions: make grade SUBMISSIONS=folder [TESTS=folder]
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder [TESTS=path]"; exit 2; }
 	$(BIN)/python -m utils.grading "$(SUBMISSIONS)" $(if $(TESTS),--tests "$(TESTS)") $(GRADE_ARGS)
+
+gradescope-autograder: $(STAMP) ## build a chapter's Gradescope autograder zip: make gradescope-autograder CHAPTER=01
+	@test -n "$(CHAPTER)" || { echo "usage: make gradescope-autograder CHAPTER=01 [TESTS=path] [GRADESCOPE_ARGS=--force]"; exit 2; }
+	$(BIN)/python -m utils.grading.exports gradescope "$(CHAPTER)" $(if $(TESTS),--tests "$(TESTS)") $(GRADESCOPE_ARGS)
 
 lab: $(STAMP) ## start JupyterLab in the course environment
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)

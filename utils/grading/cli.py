@@ -107,6 +107,8 @@ def parse_memory(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from utils.grading import exports  # not at the top: exports imports this module
+
     parser = argparse.ArgumentParser(
         prog="course-grade",
         description="Grade every file of a folder of submitted notebooks headless.",
@@ -133,9 +135,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="no isolation: the notebooks may reach the network "
                         "and write outside their temporary folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--canvas-roster", type=Path, metavar="ROSTER",
+                        help="also write OUT/canvas.csv for Canvas's gradebook import: the "
+                        "students of ROSTER (Canvas's gradebook export) with their grade for "
+                        "--chapter, matched by the SIS Login ID, SIS User ID or Canvas ID in "
+                        "their file's name")
+    parser.add_argument("--force", action="store_true", help="replace an existing canvas.csv")
     args = parser.parse_args(argv)
     if args.chapter is not None and not re.fullmatch(r"\d\d", args.chapter):
         parser.error(f"--chapter looks like 01, got {args.chapter!r}")
+    roster = None
+    if args.canvas_roster is not None:  # checked before grading, which can take an hour
+        if args.chapter is None:
+            parser.error("--canvas-roster needs --chapter NN: a Canvas column is one chapter")
+        try:
+            roster = exports.read_roster(args.canvas_roster)
+            exports.refuse_overwrite(args.out / exports.CANVAS_FILE, args.force)
+        except (FileNotFoundError, FileExistsError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
 
     isolation = (Isolation("off", description="off (--allow-network)") if args.allow_network
                  else kernel_isolation())
@@ -162,4 +180,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.out / 'feedback'}")
     if not results:
         print(f"warning: {args.submissions} holds no files", file=sys.stderr)
+    if roster is not None:
+        path = args.out / exports.CANVAS_FILE
+        chapter = find_chapter_tests(args.tests)[args.chapter]
+        for note in exports.export_canvas(results, roster, chapter, path):
+            print(f"canvas: {note}", file=sys.stderr)
+        print(f"wrote {path}: import it in Canvas (Grades > Import)")
     return 0
