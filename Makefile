@@ -47,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check utils tests tools notebooks
 
 unit: $(STAMP)
-	$(BIN)/pytest -n auto --dist loadfile tests
+	$(BIN)/pytest tests
 
 notebooks-test: $(STAMP)
 	DL_COURSE_CLAIMS=strict $(BIN)/pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 -p no:cacheprovider \

@@ -6,13 +6,18 @@ cell does (pip from a git URL, here of this checkout, at its HEAD commit: commit
 this locally) and compiles Horovod for it on a PATH without cmake, with HOME elsewhere. Every
 committed notebook then runs alone from an empty working folder, as Colab opens one from
 GitHub, at its grading size (the PARAMETERS of tests/grading/NN_name.py, which shrink its
-experiments): every cell runs. Claims run as notices there: they are about the learner sizes,
-which `make claims STACK=colab` runs on this stack.
+experiments): every cell runs (two chapters at a time). Claims run as notices there: they are
+about the learner sizes, which `make claims CLAIMS_ARGS="--stack colab"` runs on this stack.
 """
 
 import importlib.util
+import json
+import os
 import runpy
 import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -69,25 +74,39 @@ print(" ".join(sorted(names)))"""], cwd=colab["root"], env=colab["env"]).splitli
     assert listing[1].split() == source
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_each_notebook_runs_alone_from_an_empty_folder_on_colabs_stack(colab, notebook,
-                                                                       monkeypatch):
-    import papermill
-
+def open_and_run(colab: dict, notebook: Path) -> subprocess.CompletedProcess:
+    """Open the committed notebook (as GitHub serves it to Colab) alone from an empty folder and
+    run it at grading size on the Colab stack's kernel, in a process of its own."""
     empty = colab["root"] / "content" / notebook.stem
     empty.mkdir(parents=True)
-    for name in ["HOME", "XDG_CACHE_HOME", "COURSE_DATA_DIR", "TF_CPP_MIN_LOG_LEVEL"]:
-        monkeypatch.setenv(name, colab["env"][name])
-    monkeypatch.setenv("JUPYTER_PATH", str(colab["root"] / "jupyter" / "share" / "jupyter"))
-    monkeypatch.setenv("DL_COURSE_CLAIMS", "notice")  # grading size: the text's numbers differ
-    # The notebook as GitHub serves it to Colab: the committed one, like the installed helpers.
     opened = colab["root"] / notebook.name
     opened.write_text(run(["git", "-C", str(ROOT), "show", f"HEAD:notebooks/{notebook.name}"]))
-    output = colab["root"] / f"{notebook.stem}.executed.ipynb"
-    papermill.execute_notebook(str(opened), str(output), cwd=str(empty),
-                               kernel_name=colab_stack.KERNEL,
-                               parameters=grading_size(notebook), progress_bar=False)
-    executed = nbformat.read(output, as_version=4)
+    env = {**os.environ, **{name: colab["env"][name] for name in
+                            ["HOME", "XDG_CACHE_HOME", "COURSE_DATA_DIR", "TF_CPP_MIN_LOG_LEVEL"]},
+           "JUPYTER_PATH": str(colab["root"] / "jupyter" / "share" / "jupyter"),
+           "DL_COURSE_CLAIMS": "notice"}  # grading size: the text's numbers differ
+    command = [sys.executable, "-m", "papermill", str(opened),
+               str(colab["root"] / f"{notebook.stem}.executed.ipynb"), "--cwd", str(empty),
+               "-k", colab_stack.KERNEL, "-y", json.dumps(grading_size(notebook)),
+               "--no-progress-bar", "--log-level", "WARNING"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
+
+
+@pytest.fixture(scope="module")
+def colab_runs(colab):
+    """Every chapter's run, two at a time: most of a run at grading size is one core's work
+    (imports, tracing, small fits), so two share the machine well."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(NOTEBOOKS, pool.map(lambda nb: open_and_run(colab, nb), NOTEBOOKS),
+                        strict=True))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_each_notebook_runs_alone_from_an_empty_folder_on_colabs_stack(colab, colab_runs,
+                                                                       notebook):
+    done = colab_runs[notebook]
+    assert done.returncode == 0, done.stderr[-3000:]
+    executed = nbformat.read(colab["root"] / f"{notebook.stem}.executed.ipynb", as_version=4)
     setup = next(c for c in executed.cells if "utils.setup_notebook(" in c.source)
     printed = "".join(o.get("text", "") for o in setup.outputs)
     assert "numpy 2.1.3" in printed and "matplotlib 3.10.0" in printed, printed

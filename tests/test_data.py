@@ -179,7 +179,8 @@ def test_the_download_shows_progress(monkeypatch, capsys):
     body = b"x" * 200000
     monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout: Response(body))
     assert len(data._download("https://example.invalid/mnist.npz", verbose=True)) == 200000
-    assert "MNIST download" in capsys.readouterr().err
+    captured = capsys.readouterr()  # tqdm.auto writes to stdout where IPython was started
+    assert "MNIST download" in captured.err + captured.out
 
 
 def test_a_download_cut_off_half_way_leaves_nothing_a_later_call_would_trust(
@@ -239,3 +240,13 @@ def test_a_damaged_cache_in_a_read_only_folder_is_skipped_with_a_message(
     assert x_train.shape == (60000, 28, 28) and len(offline) == 1
     err = capsys.readouterr().err
     assert "is damaged" in err and "cannot be removed (" in err and "could not be cached" in err
+
+
+def test_running_out_of_memory_while_reading_keeps_the_cache(fetched_folder, monkeypatch):
+    def no_memory(*args, **kwargs):
+        raise MemoryError("a kernel under a memory limit")
+
+    monkeypatch.setattr(data.np, "load", no_memory)
+    with pytest.raises(MemoryError):
+        data.load_mnist(fetched_folder, verbose=False)
+    assert (fetched_folder / data.CACHE_NAME).exists(), "a valid cache is never removed"

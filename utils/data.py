@@ -129,6 +129,8 @@ def _read_cache(cache: Path, verbose: bool) -> dict[str, np.ndarray] | None:
             arrays = {name: npz[name] for name in ARRAY_SHA256}
         verify_arrays(arrays)
         return arrays
+    except MemoryError:  # the machine, not the file: keep the cache
+        raise
     except Exception as error:  # any damage at all: never return unverified data
         _say(verbose, f"MNIST cache {cache} is damaged ({error}); removing it and fetching again")
         try:
