@@ -36,7 +36,7 @@ from pathlib import Path
 
 from utils.grading.chapters import DEFAULT_TESTS, ROOT, ChapterTests, find_chapter_tests
 from utils.grading.cli import parse_memory
-from utils.grading.report import Result, _number, feedback_text
+from utils.grading.report import Result, exercise_outcomes, feedback_text, number
 from utils.grading.sandbox import Limits, kernel_isolation
 from utils.grading.submission import grade_file
 
@@ -61,27 +61,6 @@ CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 MATCHED_BY = ("SIS Login ID", "SIS User ID", "ID")  # what a submission's file name may contain
 POINTS_POSSIBLE = "    Points Possible"  # the second row, as Canvas's own export writes it
 CANVAS_FILE = "canvas.csv"
-
-
-# What every format shows: one entry per exercise.
-
-def exercise_outcomes(result: Result, exercises: dict[str, float],
-                      ) -> list[tuple[str, float, float, str]]:
-    """(exercise id, points earned, points it is worth, "passed" or why not) for each exercise
-    of the chapter, in its order; a file that was not graded scores 0 on each."""
-    earned = result.points()
-    outcomes = []
-    for exercise, worth in exercises.items():
-        failures = [v.message for v in result.tests
-                    if v.test.exercise == exercise and not v.passed]
-        if exercise not in earned:
-            text = f"not graded (status {result.status}): " + "; ".join(result.problems)
-        elif failures:
-            text = "failed: " + "; ".join(failures)
-        else:
-            text = "passed"
-        outcomes.append((exercise, earned.get(exercise, 0.0), worth, text))
-    return outcomes
 
 
 def gradescope_results(result: Result, exercises: dict[str, float],
@@ -359,15 +338,15 @@ def canvas_rows(results: list[Result], roster: list[dict[str, str]], column: str
             kept, other = sorted([chosen[found[0]], result], key=lambda r: -r.total)
             chosen[found[0]] = kept
             notes.append(f"{roster[found[0]]['Student']} has several submissions: the grade is "
-                         f"{kept.submission}'s ({_number(kept.total)} points), the higher; "
-                         f"{other.submission} ({_number(other.total)}) is left out")
+                         f"{kept.submission}'s ({number(kept.total)} points), the higher; "
+                         f"{other.submission} ({number(other.total)}) is left out")
         else:
             chosen[found[0]] = result
-    rows = [[*CANVAS_COLUMNS, column], [POINTS_POSSIBLE, "", "", "", "", _number(points_possible)]]
+    rows = [[*CANVAS_COLUMNS, column], [POINTS_POSSIBLE, "", "", "", "", number(points_possible)]]
     for i, student in enumerate(roster):
-        grade = _number(chosen[i].total) if i in chosen else ""
+        grade = number(chosen[i].total) if i in chosen else ""
         rows.append([*(student[c] for c in CANVAS_COLUMNS), grade])
-    rows += [[result.submission, "", "", "", "", _number(result.total)] for result in unmatched]
+    rows += [[result.submission, "", "", "", "", number(result.total)] for result in unmatched]
     if len(chosen) < len(roster):
         notes.append(f"{len(roster) - len(chosen)} roster student(s) have no submission: their "
                      "grade is left empty")
@@ -445,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
                        if args.command == "gradescope-run"
                        else prairielearn_results(result, chapter.exercises))
             out = write_json(args.root / "results" / "results.json", content)
-            print(f"{result.submission}: {_number(result.total)} points, status "
+            print(f"{result.submission}: {number(result.total)} points, status "
                   f"{result.status}; wrote {out}")
             notes = []
     except (FileNotFoundError, FileExistsError, ValueError, argparse.ArgumentTypeError) as error:

@@ -46,8 +46,28 @@ class Result:
         return sum(self.points().values())
 
 
-def _number(value: float) -> str:
+def number(value: float) -> str:
+    """Points as people write them: 3, 2.5."""
     return f"{value:g}"
+
+
+def exercise_outcomes(result: Result, exercises: dict[str, float] | None = None,
+                      ) -> list[tuple[str, float, float, str]]:
+    """(exercise id, points earned, points it is worth, "passed" or why not) for each exercise
+    (default: those the file was graded on), in order; one that was not graded scores 0."""
+    earned = result.points()
+    outcomes = []
+    for exercise, worth in (result.maximum() if exercises is None else exercises).items():
+        failures = [v.message for v in result.tests
+                    if v.test.exercise == exercise and not v.passed]
+        if exercise not in earned:
+            text = f"not graded (status {result.status}): " + "; ".join(result.problems)
+        elif failures:
+            text = "failed: " + "; ".join(failures)
+        else:
+            text = "passed"
+        outcomes.append((exercise, earned.get(exercise, 0.0), worth, text))
+    return outcomes
 
 
 def feedback_text(result: Result) -> str:
@@ -56,15 +76,10 @@ def feedback_text(result: Result) -> str:
     if not result.tests:
         return "\n".join([f"{result.submission}{chapter}: not graded, status {result.status}",
                           "", *result.problems]) + "\n"
-    earned, worth = result.points(), result.maximum()
-    lines = [f"{result.submission}{chapter}: {_number(result.total)}/"
-             f"{_number(sum(worth.values()))} points, status {result.status}", ""]
-    for exercise in worth:
-        failures = [v for v in result.tests if v.test.exercise == exercise and not v.passed]
-        verdict = "passed" if not failures else "failed: " + "; ".join(
-            v.message for v in failures)
-        lines.append(f"Exercise {exercise}: {_number(earned[exercise])}/"
-                     f"{_number(worth[exercise])}, {verdict}")
+    lines = [f"{result.submission}{chapter}: {number(result.total)}/"
+             f"{number(sum(result.maximum().values()))} points, status {result.status}", ""]
+    lines += [f"Exercise {exercise}: {number(earned)}/{number(worth)}, {text}"
+              for exercise, earned, worth, text in exercise_outcomes(result)]
     if result.problems:
         lines += ["", "While running the notebook:", *(f"- {p}" for p in result.problems)]
     return "\n".join(lines) + "\n"
@@ -86,17 +101,17 @@ def write_report(results: list[Result], out: Path) -> Path:
         writer.writerow(["submission", "chapter", *exercises, "total", "status"])
         for result in sorted(results, key=lambda r: r.submission):
             points = result.points()
-            cells = [_number(points[e]) if e in points else ("0" if not result.tests else "")
+            cells = [number(points[e]) if e in points else ("0" if not result.tests else "")
                      for e in exercises]
             writer.writerow([result.submission, result.chapter or "", *cells,
-                             _number(result.total), result.status])
+                             number(result.total), result.status])
     used: set[str] = set()
     for result in results:
         stem = result.submission.replace("/", "__")
-        name, number = f"{stem}.txt", 1
+        name, copy = f"{stem}.txt", 1
         while name in used:
-            number += 1
-            name = f"{stem}.{number}.txt"
+            copy += 1
+            name = f"{stem}.{copy}.txt"
         used.add(name)
         (feedback / name).write_text(feedback_text(result))
     return csv_path
