@@ -396,11 +396,11 @@ def test_03_1_grading_reports_an_unanswered_exercise_as_such(fake_mnist):
         raise NotImplementedError("Exercise 03.1 is not answered yet")
 
     from utils.checks import NotAnswered
-    from utils.grading.api import _describe_failure
+    from utils.grading.api import describe_failure
 
     with pytest.raises(NotAnswered) as raised:
         _graded("small_model_within_budget_reaches_the_target", {"small_model": small_model})
-    assert _describe_failure(raised.value, 60).startswith("not answered yet")
+    assert describe_failure(raised.value, 60).startswith("not answered yet")
 
 
 @pytest.mark.parametrize("wrong, words", [

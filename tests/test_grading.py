@@ -4,6 +4,7 @@ import csv
 import hashlib
 import importlib.util
 import json
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -39,7 +40,8 @@ def digest(folder):
 
 
 # The fixtures that try what the grader's guards stop; their rows expect the guards on.
-GUARDED = {"writes_outside_its_folder.ipynb": "files", "opens_network_connections.ipynb": "net"}
+GUARDED = {"writes_outside_its_folder.ipynb": "files", "opens_network_connections.ipynb": "net",
+           "forges_by_writing_into_the_grades_folder.ipynb": "files"}
 ESCAPES = [Path.home() / maker.ESCAPE_NAME, Path("/tmp") / maker.ESCAPE_NAME,
            Path(utils.__file__).with_name(maker.ESCAPE_NAME)]
 
@@ -231,8 +233,7 @@ def answered(answers):
 
 @graded("98.2", points=1)
 def crashes_the_kernel(answers):
-    import ctypes
-    ctypes.string_at(0)
+    answers["crash"]()  # the submission's function, run in its kernel
 
 @graded("98.3", points=1)
 def after_the_crash(answers):
@@ -241,7 +242,7 @@ def after_the_crash(answers):
 
 
 def test_a_kernel_that_cannot_start_again_keeps_the_verdicts_already_found(tmp_path):
-    """A grading test crashes the kernel; the submission made sure no kernel starts again.
+    """A grading test's call crashes the kernel; the submission made sure no kernel starts again.
 
     The grader once took "the notebook's clock has started" for "this kernel has started", so
     the failed restart was re-raised as the grader's own failure and 98.1's point was lost.
@@ -251,7 +252,7 @@ def test_a_kernel_that_cannot_start_again_keeps_the_verdicts_already_found(tmp_p
     folder.mkdir()
     (tests / "98_restart.py").write_text(RESTART_TESTS)
     small_notebook(folder / "restart.ipynb",
-                   "answer = 42",
+                   "answer = 42\n\ndef crash():\n    import ctypes\n    ctypes.string_at(0)",
                    "import os\nfrom pathlib import Path\n"
                    "startup = Path(os.environ['IPYTHONDIR'], 'profile_default', 'startup')\n"
                    "startup.mkdir(parents=True, exist_ok=True)\n"
@@ -336,11 +337,11 @@ def test_graded_rejects_a_bad_exercise_id_or_points():
 
 
 def test_only_the_placeholders_error_is_graded_as_not_answered():
-    from utils.grading.api import _describe_failure
+    from utils.grading.api import describe_failure
 
     placeholder = NotImplementedError(exercises.unanswered_message("01.1"))
-    assert _describe_failure(placeholder, 10).startswith("not answered yet")
-    assert _describe_failure(NotImplementedError("op=Adasum) is not supported"), 10) == (
+    assert describe_failure(placeholder, 10).startswith("not answered yet")
+    assert describe_failure(NotImplementedError("op=Adasum) is not supported"), 10) == (
         "raised NotImplementedError: op=Adasum) is not supported")
 
 
@@ -619,3 +620,45 @@ def test_grading_tests_name_the_mistakes_learners_make(chapter, name, namespace,
 ])
 def test_grading_tests_accept_right_answers_written_another_way(chapter, name, namespace):
     _grading_test(chapter, name)(grading.Answers(namespace))
+
+
+# The bridge: what crosses from a submission's kernel to the judge is data, never code.
+
+def test_the_bridge_carries_data_exactly_and_functions_as_handles(tmp_path):
+    from utils.grading import bridge
+
+    value = {"n": 3, "big": 2**70, "x": float("nan"), "s": "é", "flags": (True, None, ...),
+             "set": {3, 1}, "array": np.arange(6, dtype=np.float32).reshape(2, 3),
+             "scalar": np.float64(0.5), "nested": [[1, [2, [3]]]], "f": len}
+    handles = {}
+    packer = bridge.Packer(tmp_path, handles)
+    packer.write(packer.pack(value))
+    back = bridge.unpack(tmp_path, json.loads((tmp_path / bridge.SPEC).read_text()),
+                         lambda handle, name, source: ("function", name, handles[int(handle)]))
+    assert back["n"] == 3 and back["big"] == 2**70 and np.isnan(back["x"]) and back["s"] == "é"
+    assert back["flags"] == (True, None, ...) and back["set"] == {1, 3}
+    assert back["array"].dtype == np.float32 and back["array"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert back["scalar"] == 0.5 and back["nested"] == [[1, [2, [3]]]]
+    assert back["f"] == ("function", "len", len)
+
+
+def _nested(depth):
+    return [_nested(depth - 1)] if depth else 1
+
+
+@pytest.mark.parametrize("value", [np.array([object()]), object(), _nested(30)])
+def test_the_bridge_refuses_what_is_not_plain_data(tmp_path, value):
+    from utils.grading import bridge
+
+    with pytest.raises(bridge.Unsupported):
+        bridge.Packer(tmp_path).pack(value)
+
+
+def test_the_judge_reads_arrays_without_pickle(tmp_path):
+    from utils.grading import bridge
+
+    np.save(tmp_path / "x.npy", np.array([{"code": "run me"}], dtype=object), allow_pickle=True)
+    with zipfile.ZipFile(tmp_path / bridge.ARRAYS, "w") as archive:
+        archive.write(tmp_path / "x.npy", "a0.npy")
+    with pytest.raises(ValueError, match="pickle"):
+        bridge.unpack(tmp_path, {"t": "array", "v": "a0"}, None)

@@ -1,10 +1,10 @@
 """Grading tests for chapter 01 (the sigmoid neuron), run by `make grade`.
 
-Each test runs in the submission's own kernel after all of the student's cells. It receives
-`answers`, the notebook's variables by name; a failed `assert` scores 0 and its message becomes
-the student's feedback, so it says what is wrong without giving the answer away. The
-cross-entropy exercises are graded by property (finite differences, escaping a saturated
-start) on data the notebook never showed.
+Each test runs in the judge, a process of its own, after all of the student's cells. It
+receives `answers`, the notebook's variables by name, carried over as data; a failed `assert`
+scores 0 and its message becomes the student's feedback, so it says what is wrong without
+giving the answer away. The cross-entropy exercises are graded by property (finite differences,
+escaping a saturated start) on data the notebook never showed.
 """
 
 import numpy as np

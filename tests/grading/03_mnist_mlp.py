@@ -1,7 +1,8 @@
 """Grading tests for chapter 03 (the first neural network on MNIST), run by `make grade`.
 
-Each test runs in the submission's kernel after all of its cells and receives `answers`, the
-notebook's variables by name. A failed `assert` scores 0 and its message is the feedback.
+Each test runs in the judge, a process of its own, after all of the submission's cells, and
+receives `answers`, the notebook's variables by name, carried over as data
+(`utils.grading.judge`). A failed `assert` scores 0 and its message is the feedback.
 Trained models are measured on the 5,000 held-back training images (`utils.checks.ch03`),
 which the notebook never trains or chooses on, never on the test set.
 """

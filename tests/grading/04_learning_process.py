@@ -1,7 +1,8 @@
 """Grading tests for chapter 04 (the learning process), run by `make grade`.
 
-Each test runs in the submission's kernel after all of its cells and receives `answers`, the
-notebook's variables by name. A failed `assert` scores 0 and its message is the feedback: it
+Each test runs in the judge, a process of its own, after all of the submission's cells, and
+receives `answers`, the notebook's variables by name, carried over as data
+(`utils.grading.judge`). A failed `assert` scores 0 and its message is the feedback: it
 names the mistake (the ones learners make) without giving the answer away.
 """
 

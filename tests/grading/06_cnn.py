@@ -1,7 +1,8 @@
 """Grading tests for chapter 06 (convolutional networks), run by `make grade`.
 
-Each test runs in the submission's kernel after all of its cells and receives `answers`, the
-notebook's variables by name. A failed `assert` scores 0 and its message is the feedback: it
+Each test runs in the judge, a process of its own, after all of the submission's cells, and
+receives `answers`, the notebook's variables by name, carried over as data
+(`utils.grading.judge`). A failed `assert` scores 0 and its message is the feedback: it
 names the mistake (the ones learners make) without giving the answer away.
 """
 
@@ -85,13 +86,14 @@ def compact_cnn_within_budget_learns_on_a_short_run(answers):
     import keras
 
     from utils.checks import ch06
+    from utils.data import load_mnist
 
     build = answers["build_compact_cnn"]
     keras.utils.set_random_seed(42)
     model = build()  # the placeholder's NotImplementedError is reported as "not answered yet"
     problem = ch06.compact_design_problem(model)
     assert problem is None, problem
-    images, labels = answers["x_train_full"], answers["y_train_full"]
+    (images, labels), _ = load_mnist(verbose=False)  # the grader's own copy of the images
     # Only the images used are scaled (not all 60,000): the same values, a fifth of the work.
     x_fit, x_val = (part[:, :, :, np.newaxis].astype("float32") / 255
                     for part in (images[:GRADE_FIT], images[-GRADE_VAL:]))

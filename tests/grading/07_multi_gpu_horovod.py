@@ -1,16 +1,18 @@
 """Grading tests for chapter 07 (data-parallel training with Horovod), run by `make grade`.
 
-Each test runs in the submission's kernel after all of its cells and receives `answers`, the
-notebook's variables by name. A failed `assert` scores 0 and its message is the feedback: it
+Each test runs in the judge, a process of its own, after all of the submission's cells, and
+receives `answers`, the notebook's variables by name, carried over as data
+(`utils.grading.judge`). A failed `assert` scores 0 and its message is the feedback: it
 names the mistake (the ones learners make) without giving the answer away.
 
-07.1 is a real two-rank job (`horovodrun -np 2`, CPU ranks, no GPU): the submission's exercise
-cell launches it through its self-check, and the test reads that job's result (kept per version
-of the function), so each submission costs one job. The result is checked by property: equal
-weight digests on both ranks, different from the initial ones, the step count of a sharded
-epoch, the images each rank's `model.fit` was given (shares of their own, covering the set), the
-scaled learning rate. The scaling efficiency is reported, never graded (it depends
-on the machine's load). 07.3 is checked against hashes, as its self-check is.
+07.1 is a real two-rank job (`horovodrun -np 2`, CPU ranks, no GPU), launched by the judge
+with the source of the submission's function (the self-check in the exercise cell launches one
+too: each submission costs two jobs, and no report the kernel could write counts). The result
+is checked by property: equal weight digests on both ranks, different from the initial ones,
+the step count of a sharded epoch, the images each rank's `model.fit` was given (shares of
+their own, covering the set), the scaled learning rate. The scaling efficiency is reported,
+never graded (it depends on the machine's load). 07.3 is checked against hashes, as its
+self-check is.
 """
 
 import math

@@ -4,8 +4,9 @@
 `utils.distributed.horovodrun`) and checks what the job did, by property: both ranks end with
 the same weights, different from where they started, after the right number of steps on
 shares of their own (the images each rank's `model.fit` was given) at the scaled learning
-rate. The job's result is kept per version of the function (its source), so the grader, running
-in the same kernel, reads it instead of launching the job again.
+rate. The job's result is kept per version of the function (its source), so a second check of
+the same function reads it instead of launching the job again. The grader's judge launches
+its own job, from the function's source.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ _JOBS: dict[str, dict[str, Any]] = {}  # source digest -> the job's result
 
 def _source(function: Any) -> str:
     require(callable(function), f"expected a function, got {type(function).__name__}")
+    if isinstance(getattr(function, "source", None), str):  # the judge's view of a function
+        return function.source
     try:
         return textwrap.dedent(inspect.getsource(function))
     except (OSError, TypeError):

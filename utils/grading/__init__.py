@@ -12,29 +12,29 @@ the files in parallel, each one by `submission.grade_file`, in stages:
              that folder (`sandbox`, `guard`); a cell that fails does not stop the others, one
              that stops the kernel is dropped and the rest run again in a new kernel (`kernel`);
 5. test      the chapter's grading tests (a Python file per chapter, see `api.graded`) run in
-             the same kernel;
+             the judge, a process of its own that never runs the submission's code and asks
+             its kernel for the answers as data (`judge`, `bridge`);
 6. collect   their verdicts, the problems met and a status make the file's `Result`.
 Then `report` writes `grades.csv` (one row per file, one column per exercise) and one feedback
 file per submission.
 
-The modules: `api` (what grading-test files use, in the kernel too), `chapters` (a grading-test
-file, read), `sandbox` and `guard` (what fences a kernel in), `kernel` (one kernel and one
-cell), `submission` (the stages above), `report` (verdicts, results, the CSV and feedback) and
-`cli` (the folder, the command line).
+The modules: `api` (what grading-test files use), `chapters` (a grading-test file, read),
+`sandbox` and `guard` (what fences a kernel and the judge in), `kernel` (one kernel and one
+cell), `judge` and `bridge` (the tests' process, and the data it gets from the kernel),
+`submission` (the stages above), `report` (verdicts, results, the CSV and feedback), `cli` (the
+folder, the command line) and `exports` (Gradescope, PrairieLearn, Canvas).
 
 This guards against accidents (endless loops, huge outputs, runaway memory, stray downloads or
 writes); it is not a security sandbox. Grade inside the course container for more isolation.
 """
 
 from utils.grading.api import (
-    GRADE_MIME,
     Answers,
     NotAnswered,
     NotDefined,
     TookTooLong,
     graded,
     load_module,
-    run_test_in_kernel,
 )
 from utils.grading.chapters import (
     DEFAULT_CELL_TIMEOUT,
@@ -67,11 +67,11 @@ from utils.grading.submission import (
 
 __all__ = [
     "DEFAULT_CELL_TIMEOUT", "DEFAULT_MEMORY", "DEFAULT_NOTEBOOK_TIMEOUT", "DEFAULT_OUT",
-    "DEFAULT_TESTS", "DEFAULT_TEST_TIMEOUT", "GRADE_MIME", "HARD_KILL_GRACE", "MAX_KERNEL_STARTS",
+    "DEFAULT_TESTS", "DEFAULT_TEST_TIMEOUT", "HARD_KILL_GRACE", "MAX_KERNEL_STARTS",
     "MAX_OUTPUT_CHARS", "ROOT", "STATUSES", "Answers", "ChapterTests", "GradingInterrupted",
     "GradingTest", "Isolation", "Limits", "NotAnswered", "NotDefined", "Result", "TookTooLong",
     "Verdict", "chapter_of", "exercise_ids", "feedback_text", "find_chapter_tests",
     "grade_file", "grade_folder", "graded", "kernel_environment", "kernel_isolation",
     "list_submissions", "load_chapter_tests", "load_module", "main", "parse_memory",
-    "read_submission", "run_test_in_kernel", "write_report",
+    "read_submission", "write_report",
 ]

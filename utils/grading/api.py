@@ -1,4 +1,8 @@
-"""The tests' side: what a chapter's grading-test file uses, in the submission's kernel too."""
+"""The tests' side: what a chapter's grading-test file uses, and how a test's failure reads.
+
+The tests run in the judge (`judge`), on the submission's answers carried over as data; `Answers`
+is the same contract over a namespace at hand (the unit tests' fixtures).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,6 @@ from types import ModuleType
 from typing import Any
 
 from utils import checks, exercises  # a test may decide with an exercise's check function
-
-GRADE_MIME = "application/vnd.dl-course.grade+json"  # the output that carries a test's verdict
 
 
 def graded(exercise_id: str, points: float) -> Callable[[Callable], Callable]:
@@ -90,7 +92,7 @@ def load_module(path: Path | str) -> ModuleType:
 
 
 @contextlib.contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
+def time_limit(seconds: float) -> Iterator[None]:
     """Raise TookTooLong after `seconds` (main thread only; elsewhere no limit)."""
 
     def expire(signum: int, frame: Any) -> None:
@@ -109,7 +111,7 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _describe_failure(error: BaseException, seconds: float) -> str:
+def describe_failure(error: BaseException, seconds: float) -> str:
     if isinstance(error, TookTooLong | KeyboardInterrupt):
         return f"took longer than {seconds:g} s (an endless loop, or far too much work?)"
     if exercises.is_unanswered(error) or isinstance(error, checks.NotAnswered):
@@ -118,27 +120,3 @@ def _describe_failure(error: BaseException, seconds: float) -> str:
     if isinstance(error, AssertionError):
         return text or "wrong answer"
     return f"raised {type(error).__name__}" + (f": {text}" if text else "")
-
-
-def run_test_in_kernel(path: str, name: str, seconds: float) -> None:
-    """Run one grading test inside the submission's kernel and display its result for the grader."""
-    from IPython import get_ipython
-    from IPython.display import display
-
-    try:
-        test = getattr(load_module(path), name)
-        shell = get_ipython()
-        answers = Answers(shell.user_ns if shell is not None else {})
-        with _time_limit(seconds):
-            test(answers)
-        result = {"name": name, "passed": True, "message": ""}
-    except BaseException as error:  # noqa: B036 - any failure (even SystemExit) scores zero
-        result = {"name": name, "passed": False, "message": _describe_failure(error, seconds)}
-    text = f"{name}: " + ("passed" if result["passed"] else f"failed: {result['message']}")
-    display({GRADE_MIME: result, "text/plain": text}, raw=True)
-
-
-def grading_cell_source(path: Path, name: str, seconds: float) -> str:
-    """The code of the cell that runs one grading test in the submission's kernel."""
-    return (f'__import__("utils.grading.api", fromlist=["_"]).run_test_in_kernel('
-            f'{str(path)!r}, {name!r}, {seconds!r})')

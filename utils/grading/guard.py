@@ -7,7 +7,8 @@ only, and nothing else here runs at import. It
 - in MODE `network` or `files` (a new network namespace), brings up the loopback interface, so
   that programs talking to themselves over 127.0.0.1 (Horovod's launcher) still work;
 - in MODE `files` (a new mount namespace too), makes every file system read-only except the
-  folder WRITABLE (the submission's temporary folder), with a private /dev/shm.
+  folders WRITABLE names (the submission's temporary folder; the judge's own folder too),
+  with a private /dev/shm.
 Python rather than `prlimit`, `ip` and `mount`, so that it needs nothing else installed.
 """
 
@@ -70,13 +71,16 @@ def _set_read_only(libc: ctypes.CDLL, path: str, read_only: bool) -> None:
 
 
 def read_only_except(writable: str) -> None:
-    """In this (new) mount namespace: everything read-only but `writable`; a private /dev/shm."""
+    """In this (new) mount namespace: everything read-only but the folders `writable` names
+    (separated by os.pathsep); a private /dev/shm."""
     libc = ctypes.CDLL(None, use_errno=True)
-    # Its own mount first, so that it can be made writable again below the read-only root.
-    _check(libc.mount(writable.encode(), writable.encode(), None, MS_BIND | MS_REC, None),
-           f"bind {writable}")
+    folders = [folder for folder in writable.split(os.pathsep) if folder]
+    for folder in folders:  # its own mount first, so it can be writable below a read-only root
+        _check(libc.mount(folder.encode(), folder.encode(), None, MS_BIND | MS_REC, None),
+               f"bind {folder}")
     _set_read_only(libc, "/", True)
-    _set_read_only(libc, writable, False)
+    for folder in folders:
+        _set_read_only(libc, folder, False)
     if os.path.isdir("/dev/shm"):
         _check(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", 0, None), "mount /dev/shm")
 

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from utils.grading.api import GRADE_MIME
 from utils.grading.sandbox import Isolation, guarded
 
 MAX_OUTPUT_CHARS = 100_000  # per cell; the rest of a cell's output is dropped
@@ -43,7 +42,7 @@ def make_client(notebook: Any, isolation: Isolation, memory_bytes: int, workdir:
             return guarded(command, isolation, memory_bytes, workdir.parent)
 
     class GradingClient(NotebookClient):
-        """Drops a cell's output beyond `max_output` characters (errors and verdicts are kept)."""
+        """Drops a cell's output beyond `max_output` characters (errors are kept)."""
 
         def __init__(self, *args: Any, **kwargs: Any):
             super().__init__(*args, on_cell_execute=self._new_cell, **kwargs)
@@ -56,7 +55,7 @@ def make_client(notebook: Any, isolation: Isolation, memory_bytes: int, workdir:
         # after the whole cell, too late for a cell that prints gigabytes): `output` is the
         # public method every one of them goes through.
         def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
-            if msg["msg_type"] != "error" and GRADE_MIME not in msg["content"].get("data", {}):
+            if msg["msg_type"] != "error":
                 self.output_chars += _output_size(msg)
                 if self.output_chars > max_output:
                     self.output_cut = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -58,6 +59,24 @@ def guarded(command: list[str], isolation: Isolation, memory_bytes: int,
     """`command` started behind `isolation`'s prefix and guard.py."""
     return [*isolation.prefix, sys.executable, "-I", "-S", str(GUARD), str(memory_bytes),
             isolation.mode, str(writable), *command]
+
+
+PR_SET_DUMPABLE = 4  # <linux/prctl.h>: whether others of this user may inspect this process
+
+
+def undumpable() -> None:
+    """Put this process's memory, files and pipes out of reach of a submission's code.
+
+    Any process of the same user may otherwise open /proc/PID/fd/N or /proc/PID/mem, or ptrace
+    it: a kernel could write a verdict into the pipe the grader reads the judge's verdicts from.
+    Not dumpable, only a process privileged in this process's user namespace may (an isolated
+    kernel is privileged in its own only). Linux only; elsewhere nothing changes.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def kernel_isolation() -> Isolation:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from utils import exercises
-from utils.grading.api import GRADE_MIME, grading_cell_source
 from utils.grading.chapters import CHAPTER_IN_NAME, ChapterTests, GradingTest
 from utils.grading.kernel import (
     MAX_OUTPUT_CHARS,
@@ -33,10 +32,11 @@ from utils.grading.kernel import (
     start_kernel,
 )
 from utils.grading.report import Result, Verdict
-from utils.grading.sandbox import Isolation, Limits, kernel_environment
+from utils.grading.sandbox import Isolation, Limits, guarded, kernel_environment, undumpable
 
 MAX_KERNEL_STARTS = 3  # a cell that kills the kernel is skipped and the notebook replayed
-TEST_TIME_MARGIN = 2  # seconds past a test's own alarm before the grader interrupts it
+TEST_TIME_MARGIN = 2  # seconds past a test's own alarm before the grader stops the judge
+JUDGE_START = 60  # seconds for the judge to start (it may import TensorFlow on a loaded machine)
 
 
 def grade_file(path: Path, name: str, chapters: dict[str, ChapterTests], limits: Limits,
@@ -44,6 +44,7 @@ def grade_file(path: Path, name: str, chapters: dict[str, ChapterTests], limits:
                fallback_chapter: str | None = None) -> Result:
     """Grade one file (never modified: it runs from a copy in a temporary folder)."""
     started = time.perf_counter()
+    undumpable()  # what the grader reads is out of the submission's reach (see run_tests)
     with tempfile.TemporaryDirectory(prefix="grade-") as temporary:
         try:
             workdir = prepare_folder(Path(temporary))
@@ -218,8 +219,8 @@ def prepare(notebook: Any, tests: ChapterTests) -> tuple[Any, list[str]]:
 class Step:
     """One cell to run: the student's (with its code-cell number) or a grading test's."""
 
-    index: int  # its place in the notebook the kernel runs
-    cell: Any
+    index: int  # its place in the notebook the kernel runs (test steps come after the cells)
+    cell: Any  # None for a grading test: the judge runs those
     number: int | None = None  # the student's code-cell number; None for injected or test cells
     exercise: str | None = None
     test: GradingTest | None = None
@@ -247,6 +248,7 @@ class Run:
     notebook_timeout: float
     test_timeout: float
     environment: dict[str, str] = field(default_factory=dict)  # the chapter's, for the kernel
+    tests_path: Path | None = None  # the chapter's grading-test file, which the judge runs
     deadline: float | None = None  # when the notebook's time is up; set when a kernel first is
     out_of_time: bool = False  # the notebook's time ran out before its cells had all run
     problems: list[str] = field(default_factory=list)  # about the kernels themselves
@@ -254,7 +256,6 @@ class Run:
     @classmethod
     def of(cls, notebook: Any, chapter: ChapterTests, limits: Limits) -> Run:
         """The run of `notebook`'s code cells, then of `chapter`'s grading tests."""
-        import nbformat
 
         test_timeout = limits.test_timeout or chapter.test_timeout
         steps, number = [], 0
@@ -266,11 +267,10 @@ class Run:
                 steps.append(Step(len(steps), cell, None if injected else number,
                                   exercises.exercise_of(cell)))
         for test in chapter.tests:
-            source = grading_cell_source(chapter.path, test.name, test_timeout)
-            steps.append(Step(len(steps), nbformat.v4.new_code_cell(source), test=test))
+            steps.append(Step(len(steps), None, test=test))
         return cls(steps, limits.cell_timeout or chapter.cell_timeout,
                    limits.notebook_timeout or chapter.notebook_timeout, test_timeout,
-                   dict(chapter.environment))
+                   dict(chapter.environment), chapter.path)
 
     @property
     def cells(self) -> list[Step]:
@@ -281,7 +281,7 @@ class Run:
         return [step for step in self.steps if step.test is not None]
 
 
-# Stages 4 and 5: execute the cells, then the grading tests, in the same kernel.
+# Stages 4 and 5: execute the cells in a kernel, then the grading tests in the judge beside it.
 
 async def execute_and_test(run: Run, limits: Limits, isolation: Isolation,
                            workdir: Path) -> None:
@@ -290,7 +290,7 @@ async def execute_and_test(run: Run, limits: Limits, isolation: Isolation,
     ends the run: what earlier kernels found (their tests' verdicts) is kept."""
     import nbformat
 
-    notebook = nbformat.v4.new_notebook(cells=[step.cell for step in run.steps])
+    notebook = nbformat.v4.new_notebook(cells=[step.cell for step in run.cells])
     env = {**kernel_environment(workdir, limits.threads_per_kernel), **run.environment}
     for start in range(1, MAX_KERNEL_STARTS + 1):
         client = make_client(notebook, isolation, limits.memory_bytes, workdir)
@@ -305,7 +305,8 @@ async def execute_and_test(run: Run, limits: Limits, isolation: Isolation,
                                     + ("" if again else "; is the memory limit too low?"))
                 return
             run.deadline = run.deadline or time.monotonic() + run.notebook_timeout
-            lost = await execute_cells(run, client) or await run_tests(run, client)
+            lost = await execute_cells(run, client) or await run_tests(
+                run, client, env, isolation, limits.memory_bytes, workdir)
         if lost is None:
             return
         if time.monotonic() >= run.deadline or start == MAX_KERNEL_STARTS:
@@ -336,20 +337,63 @@ async def execute_cells(run: Run, client: Any) -> Step | None:
     return None
 
 
-async def run_tests(run: Run, client: Any) -> Step | None:
-    """Stage 5: the grading tests not done yet; the one that stopped the kernel, if one did."""
-    for step in run.tests:
-        if step.verdict is not None:
-            continue
-        too_long, lost = await _run_step(step, client,
-                                         max(1, round(run.test_timeout + TEST_TIME_MARGIN)))
-        if lost:
-            why = (f"took longer than {run.test_timeout:g} s" if too_long
-                   else "the kernel stopped while testing this exercise")
-            step.verdict = Verdict(step.test, False, why)
+async def run_tests(run: Run, client: Any, env: dict[str, str], isolation: Isolation,
+                    memory_bytes: int, workdir: Path) -> Step | None:
+    """Stage 5: the grading tests not done yet, run by the judge (`judge`) in a process of its
+    own behind the kernel's guard, which asks the kernel for the answers as data. The step
+    whose test lost the kernel, if one did.
+
+    The judge writes its verdicts into a file of a folder the kernel cannot write (with the
+    file fence; see the README for what holds without it), which it opens only once nothing
+    else of its user may reach its files (`undumpable`)."""
+    pending = [step for step in run.tests if step.verdict is None]
+    if not pending:
+        return None
+    requests = Path(tempfile.mkdtemp(prefix="judge-", dir=workdir.parent))  # the kernel's too
+    with tempfile.TemporaryDirectory(prefix="verdicts-") as own:
+        verdicts = Path(own) / "verdicts.jsonl"
+        # -P: the judge imports nothing from its folder, where the kernel can write.
+        command = guarded([sys.executable, "-P", "-m", "utils.grading.judge",
+                           str(run.tests_path), client.km.connection_file,
+                           str(client.km.provisioner.process.pid), str(requests), str(verdicts),
+                           repr(run.test_timeout), *(step.test.name for step in pending)],
+                          isolation, memory_bytes, f"{workdir.parent}{os.pathsep}{own}")
+        seconds = JUDGE_START + len(pending) * (run.test_timeout + TEST_TIME_MARGIN)
+        log = workdir.parent / "kernel" / "judge.txt"
+        with log.open("w") as stream:
+            judge = await asyncio.create_subprocess_exec(*command, stdout=stream, stderr=stream,
+                                                         env=env, cwd=str(requests),
+                                                         start_new_session=True)
+            try:
+                await asyncio.wait_for(judge.wait(), seconds)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    judge.kill()
+                await judge.wait()
+        found = verdicts.read_text().splitlines() if verdicts.is_file() else []
+    by_name = {step.test.name: step for step in pending}
+    for line in found:
+        verdict = json.loads(line)
+        step = by_name[verdict["name"]]
+        if verdict.get("lost"):
+            step.verdict = Verdict(step.test, False, "the kernel stopped while testing this "
+                                   "exercise")
+            step.dropped = f"{step.where} stopped the kernel ({kernel_end(client)})"
             return step
-        step.verdict = _verdict(step, run.test_timeout)
+        step.verdict = Verdict(step.test, bool(verdict["passed"]), str(verdict["message"]))
+    unjudged = [step for step in pending if step.verdict is None]
+    if unjudged:  # the judge ran out of time in this test, or could not run it
+        unjudged[0].verdict = Verdict(unjudged[0].test, False, (
+            f"took longer than {run.test_timeout:g} s" if judge.returncode < 0
+            else f"the test could not run ({_last_line(log) or 'the judge stopped'})"))
     return None
+
+
+def _last_line(path: Path) -> str:
+    with contextlib.suppress(OSError):
+        lines = path.read_text(errors="replace").strip().splitlines()
+        return lines[-1][:300] if lines else ""
+    return ""
 
 
 async def _run_step(step: Step, client: Any, seconds: int) -> tuple[bool, bool]:
@@ -363,19 +407,6 @@ async def _run_step(step: Step, client: Any, seconds: int) -> tuple[bool, bool]:
             "ran out of time and ignored the interrupt, so its kernel was stopped" if too_long
             else f"stopped the kernel ({kernel_end(client)})")
     return too_long, lost
-
-
-def _verdict(step: Step, seconds: float) -> Verdict:
-    """A grading test's verdict, from the output its cell displayed."""
-    for output in step.cell.get("outputs", []):
-        found = output.get("data", {}).get(GRADE_MIME)
-        if found:
-            return Verdict(step.test, bool(found["passed"]), str(found["message"]))
-    error = exercises.first_error(step.cell)
-    if error is not None and error.get("ename") == "KeyboardInterrupt":
-        return Verdict(step.test, False, f"took longer than {seconds:g} s")
-    why = f"{error.get('ename')}: {error.get('evalue')}" if error else "no result came back"
-    return Verdict(step.test, False, f"the test could not run ({why})")
 
 
 # Stage 6: collect the verdicts, the problems met and the status.
