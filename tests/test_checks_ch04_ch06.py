@@ -167,15 +167,16 @@ def xor_rule(X):
 
 
 def test_04_4_accepts_a_small_network_that_solves_the_quadrants():
-    assert passes("04.4", FakeModel([5], xor_rule))
+    assert passes("04.4", FakeModel([3], xor_rule))
+    assert passes("04.4", FakeModel([2, 1], xor_rule))
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (FakeModel([16], xor_rule), "limit is 12"),
-    (FakeModel([8, 8], xor_rule), "limit is 12"),
+    (FakeModel([5], xor_rule), "limit is 3"),  # section 6's network
+    (FakeModel([2, 2], xor_rule), "limit is 3"),
     (FakeModel([], xor_rule), "hidden layer"),
-    (FakeModel([4], lambda X: (X[:, 0] > 0).astype(float)), "below 0.95"),
-    (FakeModel([4], lambda X: np.ones(3)), "could not classify"),
+    (FakeModel([3], lambda X: (X[:, 0] > 0).astype(float)), "local minimum"),
+    (FakeModel([3], lambda X: np.ones(3)), "could not classify"),
     (xor_rule, "trained Keras model"),
 ])
 def test_04_4_gives_a_hint_for_typical_mistakes(wrong, words):

@@ -5,7 +5,8 @@ Keras 3.13.2, NumPy 2.1.3, ...) on this machine's Python, installs the helpers t
 cell does (pip from a git URL, here of this checkout, at its HEAD commit: commit before running
 this locally) and compiles Horovod for it on a PATH without cmake, with HOME elsewhere. Every
 committed notebook then runs alone from an empty working folder, as Colab opens one from
-GitHub, at its grading size (the PARAMETERS of tests/grading/NN_name.py, which shrink its
+GitHub, at its grading size (the PARAMETERS of
+utils/grading/chapter_tests/NN_name.py, which shrink its
 experiments): every cell runs (two chapters at a time). Claims run as notices there: they are
 about the learner sizes, which `make claims CLAIMS_ARGS="--stack colab"` runs on this stack.
 """
@@ -24,6 +25,7 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+GRADING_TESTS = ROOT / "utils" / "grading" / "chapter_tests"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 _spec = importlib.util.spec_from_file_location("colab_stack", ROOT / "tools" / "colab_stack.py")
 colab_stack = importlib.util.module_from_spec(_spec)
@@ -32,9 +34,10 @@ run = colab_stack.run
 
 
 def grading_size(notebook: Path) -> dict:
-    """The chapter's grading PARAMETERS (tests/grading/NN_name.py): its experiments shrunk to
-    what a grader runs, every cell still executed, so that six chapters take minutes."""
-    return runpy.run_path(str(ROOT / "tests" / "grading" / f"{notebook.stem}.py")).get(
+    """The chapter's grading PARAMETERS (utils/grading/chapter_tests/NN_name.py): its
+    experiments shrunk to what a grader runs, every cell still executed, so that six chapters
+    take minutes."""
+    return runpy.run_path(str(GRADING_TESTS / f"{notebook.stem}.py")).get(
         "PARAMETERS", {})
 
 
@@ -62,16 +65,20 @@ def test_horovod_builds_without_a_system_cmake_from_a_relative_venv_path(colab):
 def test_the_installed_helpers_are_a_plain_wheel_with_every_module(colab):
     committed = run(["git", "-C", str(ROOT), "ls-tree", "-r", "--name-only", "HEAD", "utils"])
     source = sorted(".".join(Path(p).with_suffix("").parts).removesuffix(".__init__")
-                    for p in committed.split() if p.endswith(".py"))
+                    for p in committed.split() if p.endswith(".py") and "chapter_tests" not in p)
     listing = run([colab["python"], "-c", """
 import importlib, pkgutil, utils
 names = ["utils"] + [m.name for m in pkgutil.walk_packages(utils.__path__, "utils.")]
 for name in names:
     importlib.import_module(name)
 print(utils.__file__)
-print(" ".join(sorted(names)))"""], cwd=colab["root"], env=colab["env"]).splitlines()
+print(" ".join(sorted(names)))
+from utils.grading import DEFAULT_TESTS, find_chapter_tests  # what course-grade grades with
+print(" ".join(find_chapter_tests(DEFAULT_TESTS)))"""], cwd=colab["root"],
+                  env=colab["env"]).splitlines()
     assert "site-packages" in listing[0], "not an installed copy: " + listing[0]
     assert listing[1].split() == source
+    assert listing[2].split() == [f"{n:02d}" for n in range(1, 8)], "grading tests missing"
 
 
 def open_and_run(colab: dict, notebook: Path) -> subprocess.CompletedProcess:

@@ -17,7 +17,7 @@ import zipfile
 import jsonschema
 import pytest
 
-from utils import grading, student
+from utils import grading, paths, student
 from utils.grading import exports
 
 SCHEMAS = {kind: json.loads((exports.SCHEMAS / f"{kind}_results.schema.json").read_text())
@@ -146,12 +146,13 @@ def test_the_gradescope_autograder_grades_a_solved_chapter_01_as_gradescope_runs
         archive.extractall(root / "source")
     assert modes["run_autograder"] == modes["setup.sh"] == 0o755
     assert {"pyproject.toml", "requirements.txt", "utils/grading/exports.py",
-            "tests/grading/01_sigmoid_neuron.py"} <= set(modes)
-    assert not [name for name in modes if name.startswith("tests/grading/0")
-                and not name.startswith("tests/grading/01_")], "one chapter's tests only"
+            "grading/01_sigmoid_neuron.py"} <= set(modes)
+    assert not [name for name in modes if "chapter_tests" in name or (
+        name.startswith("grading/0") and not name.startswith("grading/01_"))], (
+        "one chapter's tests only")
     for name, mode in modes.items():
         os.chmod(root / "source" / name, mode)
-    notebook = grading.ROOT / "notebooks" / "01_sigmoid_neuron.ipynb"
+    notebook = paths.NOTEBOOKS / "01_sigmoid_neuron.ipynb"
     student.write_copies([notebook], root / "submission", solved=True)
     (root / "results").mkdir()
     run = subprocess.run([str(root / "source" / "run_autograder")], capture_output=True,
@@ -186,12 +187,13 @@ def test_the_zip_builder_refuses_to_overwrite_and_names_what_it_expects(tmp_path
 
 def test_chapters_beyond_gradescopes_default_limits_say_what_to_raise():
     chapters = grading.find_chapter_tests(grading.DEFAULT_TESTS)
-    assert exports.gradescope_limits(chapters["01"], 640 * 1024**2) == []
-    timeout, _ = exports.gradescope_limits(chapters["06"], 640 * 1024**2)
+    assert exports.gradescope_limits(chapters["01"], 576 * 1024**2) == []
+    timeout, _, judge = exports.gradescope_limits(chapters["06"], 640 * 1024**2)
     assert "NOTEBOOK_TIMEOUT is 900 s" in timeout and "raise the autograder timeout" in timeout
+    assert "the judge beside it 768 MiB" in judge, "chapter 06's judge loads TensorFlow"
     memory, = exports.gradescope_limits(chapters["01"], 3 * 1024**3)
-    assert "raise the autograder's memory in Gradescope's settings to at least 3200 MiB" in memory
-    mnist, = exports.gradescope_limits(chapters["02"], 640 * 1024**2)
+    assert "raise the autograder's memory in Gradescope's settings to at least 3264 MiB" in memory
+    mnist, _ = exports.gradescope_limits(chapters["02"], 640 * 1024**2)
     assert "loads MNIST: a kernel limit of 640 MiB is too little" in mnist
     assert len(exports.gradescope_limits(chapters["02"], 1024**3)) == 1, "then Gradescope's memory"
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import utils
-from utils import exercises, grading
+from utils import exercises, grading, paths
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SUBMISSIONS = FIXTURES / "submissions_ch01"
@@ -103,7 +103,7 @@ def test_grading_never_modifies_the_submissions(graded):
 @pytest.mark.parametrize("name, phrases", [
     ("full_marks.ipynb", ["9/9 points, status ok", "Exercise 01.4: 1/1, passed"]),
     ("partly_correct.ipynb", ["Exercise 01.2: 0/2, failed: the ratio is upside down",
-                              "AND needs [0, 0, 0, 1]"]),
+                              "the number of passes"]),
     ("exception_in_first_exercise.ipynb", [
         "`cross_entropy_gradients` is not defined",
         "code cell 19 (exercise 01.1) raised NameError"]),
@@ -117,7 +117,7 @@ def test_grading_never_modifies_the_submissions(graded):
     ("deleted_exercise_cell.ipynb", ["`slowdown` is not defined"]),
     ("unchanged_student_copy.ipynb", [
         "0/9 points, status ok", "Exercise 01.2: 0/2, failed: not answered yet",
-        "`w_and` is still `...`"]),
+        "Exercise 01.4: 0/1, failed: not answered yet"]),
     ("notebook_as_shipped.ipynb", [
         "0/9 points, status ok", "Exercise 01.1: 0/3, failed: not answered yet",
         "still has its Solutions appendix: it was not run"]),
@@ -424,7 +424,7 @@ def course_graded(tmp_path_factory):
     """Grade the three kinds of notebook of every chapter in one run, as `make grade` does, plus
     a second solved copy of chapter 03 (whose grade once depended on chance)."""
     folder, out = tmp_path_factory.mktemp("course"), tmp_path_factory.mktemp("course-grades")
-    for path in sorted((grading.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         learner = json.loads(path.read_text())
         for kind, make in SUBMITTED.items():
             if kind == "shipped" and not path.name.startswith(SHIPPED_CHAPTER):
@@ -437,7 +437,7 @@ def course_graded(tmp_path_factory):
 
 
 def test_every_chapter_has_grading_tests_for_each_of_its_exercises():
-    for path in sorted((grading.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         ids = exercises.exercise_ids(json.loads(path.read_text())["cells"])
         assert list(grading.find_chapter_tests(grading.DEFAULT_TESTS)[path.name[:2]].exercises) \
             == ids, path.name
@@ -530,7 +530,35 @@ def _history(train, val):
 _TUNING = {(0.1, 32): _history(0.95, 0.90), (0.1, 256): _history(0.90, 0.91),
            (0.5, 32): _history(0.99, 0.89), (0.5, 256): _history(0.93, 0.92)}
 
+def _counter(kind):
+    """01.4 answers: the perceptron's corrections counted until a clean pass, or a usual slip."""
+    def count_mistakes(X, y, max_passes):
+        w, b, total = np.zeros(X.shape[1]), 0.0, 0
+        order = np.random.default_rng(0).permutation(len(X)) if kind == "shuffled" else range(
+            len(X))
+        for passes in range(1, max_passes + 1):
+            mistakes = 0
+            for i in order:
+                error = y[i] - float(X[i] @ w + b >= 0)
+                if error:
+                    w, b = w + error * X[i], b if kind == "frozen bias" else b + error
+                    mistakes += 1
+            total += mistakes
+            if mistakes == 0:
+                return passes if kind == "passes" else total
+        return total if kind == "never None" else None
+    return count_mistakes
+
+
 WRONG_ANSWERS = [
+    ("01", "perceptron_mistakes_counted_until_a_clean_pass",
+     {"count_mistakes": _counter("passes")}, "the number of passes"),
+    ("01", "perceptron_mistakes_counted_until_a_clean_pass",
+     {"count_mistakes": _counter("frozen bias")}, "correct the bias"),
+    ("01", "perceptron_mistakes_counted_until_a_clean_pass",
+     {"count_mistakes": _counter("shuffled")}, "in their order"),
+    ("01", "perceptron_mistakes_counted_until_a_clean_pass",
+     {"count_mistakes": _counter("never None")}, "return None"),
     ("01", "cross_entropy_training_escapes_a_saturated_start",
      {"train_cross_entropy": _trainer("frozen bias")}, "b never moves"),
     ("01", "cross_entropy_training_escapes_a_saturated_start",
@@ -607,6 +635,7 @@ def test_grading_tests_name_the_mistakes_learners_make(chapter, name, namespace,
 @pytest.mark.parametrize("chapter, name, namespace", [
     ("01", "cross_entropy_training_escapes_a_saturated_start",
      {"train_cross_entropy": _trainer("right")}),
+    ("01", "perceptron_mistakes_counted_until_a_clean_pass", {"count_mistakes": _counter("")}),
     ("04", "learning_rate_and_batch_size_chosen_on_validation",
      {"tuning_results": _TUNING, "chosen": [0.5, 256], "EPOCHS": 1}),
     ("04", "hidden_layer_gradients_match_finite_differences",

@@ -51,11 +51,14 @@ def test_check_names_the_known_exercises_for_an_unknown_one():
 
 
 def test_check_prints_a_pass_or_a_hint(capsys):
-    assert utils.check("01.4", ([1.0, 1.0], -1.5)) is None, "no value: no stray `True` shown"
-    assert "✅ Exercise 01.4: correct" in capsys.readouterr().out
-    assert utils.check("01.4", ([1.0, 1.0], -0.5)) is None
+    def ratio(z):
+        return np.exp(-z) / (1 + np.exp(-z)) ** 2
+
+    assert utils.check("01.2", ratio) is None, "no value: no stray `True` shown"
+    assert "✅ Exercise 01.2: correct" in capsys.readouterr().out
+    assert utils.check("01.2", lambda z: 1 / ratio(z)) is None
     out = capsys.readouterr().out
-    assert "❌ Exercise 01.4: not yet. Hint:" in out and "(0, 1)" in out
+    assert "❌ Exercise 01.2: not yet. Hint:" in out and "upside down" in out
 
 
 def test_a_hint_is_an_exception_with_a_message():

@@ -1,5 +1,5 @@
 """Same seed, same results: chapters 01 and 03, run twice headless at their grading size (the
-PARAMETERS of tests/grading/NN_name.py), record the same metrics both times.
+PARAMETERS of utils/grading/chapter_tests/NN_name.py), record the same metrics both times.
 
 Chapter 01 is NumPy and scikit-learn on one thread: its metrics must be identical. Chapter 03
 trains Keras models with oneDNN, which does not promise bit-identical sums when threads are

@@ -6,7 +6,7 @@ import subprocess
 import nbformat
 import pytest
 
-from utils import runner
+from utils import paths, runner
 
 
 def write_notebook(path, *sources, parameters="EPOCHS = 1"):
@@ -89,7 +89,7 @@ def test_make_run_with_a_failing_course_notebook_runs_the_others_and_exits_non_z
     result = subprocess.run(
         ["make", "--no-print-directory", "run", f"NOTEBOOKS={path} 02",
          f"RUN_ARGS=--out {tmp_path / 'executed'} --summary {summary}"],
-        cwd=runner.ROOT, capture_output=True, text=True, timeout=600)
+        cwd=paths.ROOT, capture_output=True, text=True, timeout=600)
 
     assert result.returncode != 0, result.stdout[-2000:]
     results = {r["name"]: r for r in json.loads(summary.read_text())["notebooks"]}

@@ -13,6 +13,8 @@ from importlib import metadata
 from numbers import Real
 from pathlib import Path
 
+from utils.paths import NOTEBOOKS
+
 METRIC_MIME = "application/vnd.dl-course.metric+json"
 DISTRIBUTION = "dl-course-utils"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -29,7 +31,7 @@ def course_folder() -> Path:
     or else cloned once into ~/.cache/dl-course: from the git URL and commit pip installed
     `utils` from (Colab's setup cell), so the files always match the installed helpers.
     """
-    for folder in (Path.cwd(), Path(__file__).resolve().parent.parent / "notebooks"):
+    for folder in (Path.cwd(), NOTEBOOKS):
         if (folder / "scripts").is_dir() and (folder / "slurm").is_dir():
             return folder.resolve()
     url, commit = installed_from()

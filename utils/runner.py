@@ -16,10 +16,7 @@ from typing import Any
 from utils.claims import CLAIM_MIME, MODE_VARIABLE, Mode
 from utils.exercises import code_cells, describe_error, first_error, strip_volatile
 from utils.notebook import METRIC_MIME
-
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
-BUILD = ROOT / "build"
+from utils.paths import BUILD, NOTEBOOKS
 
 
 def find_notebooks(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:

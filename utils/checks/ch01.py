@@ -174,16 +174,67 @@ def escapes_a_saturated_start(train_cross_entropy):
     return judge_training(train_cross_entropy, X, y, np.array([-4.0, -4.0]), 0.0, 0.5, 60)
 
 
+def perceptron_mistakes(X, y, max_passes, *, bias=True):
+    """The perceptron rule from zeros, points in their order, pass after pass: (corrections in
+    all, passes) once a pass makes none; None if pass `max_passes` still corrects."""
+    w, b, total = np.zeros(X.shape[1]), 0.0, 0
+    for passes in range(1, max_passes + 1):
+        mistakes = 0
+        for x_i, y_i in zip(X, y, strict=True):
+            error = y_i - float(x_i @ w + b >= 0)
+            if error:
+                w, b, mistakes = w + error * x_i, b + error * bias, mistakes + 1
+        total += mistakes
+        if mistakes == 0:
+            return total, passes
+    return None
+
+
+def separable(seed, n, dims, margin=0.2):
+    """`n` points in [-2, 2]^dims split by a random plane that misses the origin (so the bias
+    must move), none of them closer to it than `margin`."""
+    rng = np.random.default_rng(seed)
+    normal = rng.normal(size=dims)
+    normal /= np.linalg.norm(normal)
+    offset = rng.uniform(0.5, 1.0)
+    X = rng.uniform(-2, 2, size=(20 * n, dims))
+    side = X @ normal - offset
+    X, side = X[np.abs(side) > margin][:n], side[np.abs(side) > margin][:n]
+    return X, (side > 0).astype(float)
+
+
+XOR = (np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float), np.array([0, 1, 1, 0.0]))
+
+
+def judge_mistakes(count_mistakes, seed):
+    """The verdict on a `count_mistakes` (exercise 01.4), on data drawn from `seed`; the same
+    for the self-check and the grader, which draws its own seed."""
+    cases = [separable(seed, 30, 2), separable(seed + 1, 50, 3), separable(seed + 2, 40, 2, 0.05)]
+    for X, y in cases:
+        want_total, want_passes = perceptron_mistakes(X, y, 1000)
+        got = call(count_mistakes, X.copy(), y.copy(), 1000)
+        where = f"on {len(y)} separable points in {X.shape[1]} dimensions"
+        require(got is not None, f"{where} you returned None, but the rule stops there: a line "
+                "separates the classes, so some pass makes no mistake (does your rule correct "
+                "the bias too? Without it the line must go through the origin)")
+        require(isinstance(got, int | np.integer) and not isinstance(got, bool),
+                f"return the number of mistakes, an int; got {type(got).__name__}")
+        if got == want_total:
+            continue
+        require(got != want_passes, f"{where} you returned the number of passes; count the "
+                "corrections (the points the rule got wrong), over all passes")
+        without_bias = perceptron_mistakes(X, y, 1000, bias=False)
+        require(without_bias is None or got != without_bias[0],
+                f"{where} your count is the one of a rule that never corrects the bias")
+        raise Hint(f"{where} your count differs from the rule's: start from zero weights and "
+                   "bias, go through the points in their order, count every correction, and "
+                   "stop after the first pass that makes none")
+    got = call(count_mistakes, *(part.copy() for part in XOR), 50)
+    require(got is None, f"on XOR (no line separates it) with max_passes=50 you returned {got!r}: "
+            "the rule never stops there, so return None once pass max_passes still corrects")
+    return f"{want_total} mistakes on the last separable set; XOR never stops."
+
+
 @exercise("01.4")
-def and_gate(answer):
-    require(isinstance(answer, tuple | list) and len(answer) == 2,
-            "pass a pair (w_and, b_and)")
-    w, b = answer
-    w = np.asarray(w, dtype=float)
-    require(w.shape == (2,), f"w_and needs two weights, one per input; got shape {w.shape}")
-    inputs = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
-    outputs = (inputs @ w + float(b) >= 0).astype(int)
-    wrong = [tuple(int(v) for v in x) for x, o, t in zip(inputs, outputs, [0, 0, 0, 1], strict=True)
-             if o != t]
-    require(not wrong, f"wrong output for input(s) {wrong}: the sum w·x + b must reach 0 only "
-            "when both inputs are 1")
+def counts_the_perceptrons_mistakes(count_mistakes):
+    return judge_mistakes(count_mistakes, 7)

@@ -30,7 +30,7 @@ from utils.exercises import UNANSWERED_WORDS
 # Exercise 07.1: a two-rank job that ends with identical replicas
 # --------------------------------------------------------------------------------------------
 JOB = {"np": 2, "train_samples": 2048, "batch_size": 64, "base_lr": 0.02, "epochs": 1}
-# The grader's quick check may train on fewer images (tests/grading/06_*.py sets it in the
+# The grader's quick check may train on fewer images (its grading tests set it in the
 # kernel's ENVIRONMENT): every property `job_problem` reads holds at any size.
 TRAIN_SAMPLES_VARIABLE = "DL_COURSE_06_1_TRAIN_SAMPLES"
 JOB_TIMEOUT = 200  # seconds; a loaded machine needs a minute or more for two TensorFlow ranks

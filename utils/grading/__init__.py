@@ -41,7 +41,6 @@ from utils.grading.chapters import (
     DEFAULT_NOTEBOOK_TIMEOUT,
     DEFAULT_TEST_TIMEOUT,
     DEFAULT_TESTS,
-    ROOT,
     ChapterTests,
     GradingTest,
     find_chapter_tests,
@@ -68,7 +67,7 @@ from utils.grading.submission import (
 __all__ = [
     "DEFAULT_CELL_TIMEOUT", "DEFAULT_MEMORY", "DEFAULT_NOTEBOOK_TIMEOUT", "DEFAULT_OUT",
     "DEFAULT_TESTS", "DEFAULT_TEST_TIMEOUT", "HARD_KILL_GRACE", "MAX_KERNEL_STARTS",
-    "MAX_OUTPUT_CHARS", "ROOT", "STATUSES", "Answers", "ChapterTests", "GradingInterrupted",
+    "MAX_OUTPUT_CHARS", "STATUSES", "Answers", "ChapterTests", "GradingInterrupted",
     "GradingTest", "Isolation", "Limits", "NotAnswered", "NotDefined", "Result", "TookTooLong",
     "Verdict", "chapter_of", "exercise_ids", "feedback_text", "find_chapter_tests",
     "grade_file", "grade_folder", "graded", "kernel_environment", "kernel_isolation",

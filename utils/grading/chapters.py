@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from utils.grading.api import load_module
+from utils.paths import GRADING_TESTS
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_TESTS = ROOT / "tests" / "grading"
+DEFAULT_TESTS = GRADING_TESTS
 DEFAULT_CELL_TIMEOUT = 120.0  # seconds; a chapter's test file may set CELL_TIMEOUT
 DEFAULT_NOTEBOOK_TIMEOUT = 900.0  # seconds for all cells; NOTEBOOK_TIMEOUT in the test file
 DEFAULT_TEST_TIMEOUT = 30.0  # seconds per grading test; TEST_TIMEOUT in the test file

@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                "inside the course container.")
     parser.add_argument("submissions", type=Path, help="folder of submitted files")
     parser.add_argument("--tests", type=Path, default=DEFAULT_TESTS,
-                        help="folder of grading-test files NN_name.py (default: tests/grading)")
+                        help="folder of grading-test files NN_name.py (default: the course's own)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="where grades.csv and feedback/ go (default: build/grades)")
     parser.add_argument("--chapter", help="grade every file as this chapter (e.g. 01) instead "

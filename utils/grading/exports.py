@@ -34,11 +34,12 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-from utils.grading.chapters import DEFAULT_TESTS, ROOT, ChapterTests, find_chapter_tests
+from utils.grading.chapters import DEFAULT_TESTS, ChapterTests, find_chapter_tests
 from utils.grading.cli import parse_memory
 from utils.grading.report import Result, exercise_outcomes, feedback_text, number
 from utils.grading.sandbox import Limits, kernel_isolation
 from utils.grading.submission import grade_file
+from utils.paths import GRADING_TESTS, ROOT
 
 SCHEMAS = Path(__file__).with_name("schemas")
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
@@ -47,7 +48,10 @@ VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 GRADESCOPE_SECONDS = 600
 GRADESCOPE_MEMORY = 768 * 1024**2
 GRADER_MEMORY = 128 * 1024**2  # the grader's own process, beside the kernel
-KERNEL_MEMORY = "640M"  # the kernel's limit (--memory) that fits Gradescope's default
+# The judge, beside them once the cells have run: NumPy only (01, 02), or TensorFlow and the
+# submission's model (03 on); measured 44 MiB and 600 MiB once imported.
+JUDGE_MEMORY, KERAS_JUDGE_MEMORY = 64 * 1024**2, 768 * 1024**2
+KERNEL_MEMORY = "576M"  # the kernel's limit (--memory) that fits Gradescope's default
 MNIST_MEMORY = 1024**3  # a solved chapter 02 ran out of memory with 640 MiB, not with 1 GiB
 START_MARGIN = 60  # seconds beyond the chapter's limits: kernel starts, reading, writing
 NOT_ON_GRADESCOPE = {
@@ -192,7 +196,7 @@ export PYTHONPATH="$root/source${{PYTHONPATH:+:$PYTHONPATH}}"
 export COURSE_DATA_DIR=${{COURSE_DATA_DIR:-$root/data}}
 cd "$root"
 exec "${{PYTHON:-$root/venv/bin/python}}" -m utils.grading.exports gradescope-run \\
-    --root "$root" --chapter {chapter} --tests "$root/source/tests/grading" \\
+    --root "$root" --chapter {chapter} --tests "$root/source/grading" \\
     --memory {memory} --visibility {visibility}
 """
 
@@ -200,6 +204,12 @@ exec "${{PYTHON:-$root/venv/bin/python}}" -m utils.grading.exports gradescope-ru
 def loads_mnist(chapter: ChapterTests) -> bool:
     """Whether the chapter's notebook (notebooks/NN_*.ipynb) loads MNIST."""
     return any("load_mnist" in path.read_text()
+               for path in (ROOT / "notebooks").glob(f"{chapter.chapter}_*.ipynb"))
+
+
+def uses_keras(chapter: ChapterTests) -> bool:
+    """Whether the chapter's notebook uses Keras (then its judge loads TensorFlow too)."""
+    return any("import keras" in path.read_text()
                for path in (ROOT / "notebooks").glob(f"{chapter.chapter}_*.ipynb"))
 
 
@@ -234,11 +244,13 @@ def gradescope_limits(chapter: ChapterTests, memory_bytes: int) -> list[str]:
             f"{memory_bytes / 1024**2:.0f} MiB is too little (a solved chapter 02 needs 1 GiB; "
             "03-06 were measured with 4 GiB): build with --memory 1G or more, and raise "
             "Gradescope's memory to match")
-    if memory_bytes + GRADER_MEMORY > GRADESCOPE_MEMORY:
+    judge = KERAS_JUDGE_MEMORY if uses_keras(chapter) else JUDGE_MEMORY
+    if memory_bytes + GRADER_MEMORY + judge > GRADESCOPE_MEMORY:
         notes.append(
-            f"the kernel may use {memory_bytes / 1024**2:.0f} MiB: raise the autograder's "
-            f"memory in Gradescope's settings to at least "
-            f"{(memory_bytes + GRADER_MEMORY) / 1024**2:.0f} MiB (default 768 MB)")
+            f"the kernel may use {memory_bytes / 1024**2:.0f} MiB and the judge beside it "
+            f"{judge / 1024**2:.0f} MiB: raise the autograder's memory in Gradescope's settings "
+            f"to at least {(memory_bytes + GRADER_MEMORY + judge) / 1024**2:.0f} MiB "
+            "(default 768 MB)")
     return notes
 
 
@@ -262,11 +274,12 @@ def build_gradescope_zip(chapter: ChapterTests, out: Path, *, memory: str = KERN
     }
     sources = [ROOT / name for name in ("pyproject.toml", "README.md", "requirements.txt")]
     sources += [path for path in sorted((ROOT / "utils").rglob("*")) if path.is_file()
-                and "__pycache__" not in path.parts and path.suffix != ".pyc"]
+                and "__pycache__" not in path.parts and path.suffix != ".pyc"
+                and path.parent != GRADING_TESTS]  # only this chapter's tests, below
     files = {name: (text.encode(), 0o755) for name, text in executable.items()}
     files.update({path.relative_to(ROOT).as_posix(): (path.read_bytes(), 0o644)
                   for path in sources})
-    files[f"tests/grading/{chapter.path.name}"] = (chapter.path.read_bytes(), 0o644)
+    files[f"grading/{chapter.path.name}"] = (chapter.path.read_bytes(), 0o644)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -406,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
                              help="memory limit of the kernel (default 4G)")
     for command in (gradescope, run, pl):
         command.add_argument("--tests", type=Path, default=DEFAULT_TESTS,
-                             help="folder of grading-test files (default: tests/grading)")
+                             help="folder of grading-test files (default: the course's own)")
     args = parser.parse_args(argv)
     try:
         chapter = _chapter(args.tests, args.chapter)

@@ -27,9 +27,9 @@ TEST_TIMEOUT = 300  # 06.4 trains a network: seconds when idle, over a minute un
 
 # Batches of 32 give 625 steps: enough for batch normalisation's running averages (what a
 # network uses once trained) to settle; with batches of 100 (200 steps) they have not, and a
-# good design that uses it scores near chance. The chapter's bar of 99% on the validation split
+# good design that uses it scores near chance. The chapter's bar of 98.5% on the validation split
 # needs its full run (4 epochs on 55,000 images), far beyond a grader's budget: this short run
-# asks for GRADE_BAR; the appendix's design reaches 0.9785 there (measured, seed 42).
+# asks for GRADE_BAR; the appendix's design reaches about 0.98 there (0.982, seed 42).
 GRADE_FIT, GRADE_EPOCHS, GRADE_BATCH, GRADE_VAL = 10_000, 2, 32, 2_000
 GRADE_BAR = 0.97
 
@@ -115,5 +115,6 @@ def compact_cnn_within_budget_learns_on_a_short_run(answers):
     assert accuracy >= GRADE_BAR, (
         f"trained for {GRADE_EPOCHS} epochs on {GRADE_FIT:,} images, your CNN "
         f"({model.count_params():,} parameters) reaches {accuracy:.4f} on held-out training "
-        f"images; the bar for this short run is {GRADE_BAR:.0%}. Spend the budget on filters "
-        "rather than on a big Dense layer, and try batch normalisation, dropout and Adam")
+        f"images; the bar for this short run is {GRADE_BAR:.0%}. Compare your designs on the "
+        "validation split: where do the parameters sit, and what did sections 6 to 9 measure "
+        "about training a network fast?")

@@ -84,16 +84,6 @@ def schedule_divides_by_ten_in_steps_of_1000(answers):
 
 @graded("04.4", points=3)
 def quadrant_network_is_small_and_accurate(answers):
-    from utils import playground
+    from utils.checks import ch04
 
-    model = answers["quadrant_model"]
-    dense = [layer for layer in model.layers if hasattr(layer, "units")]
-    assert len(dense) >= 2, "the model needs a hidden layer: one neuron draws one line"
-    hidden = sum(int(layer.units) for layer in dense[:-1])
-    assert hidden <= 12, f"{hidden} hidden neurons; the limit is 12"
-    X, y = playground.make_dataset("quadrants", n=3000, noise=0.05, seed=4_404)
-    score = playground.accuracy(model, X, y)
-    assert score >= 0.95, (
-        f"{score:.3f} on fresh quadrant points, below 0.95 (under the grader, "
-        f"train_playground takes {PARAMETERS['PLAYGROUND_STEPS']:,} steps: enough for a "
-        "well-chosen network)")
+    ch04.judge_quadrant_network(answers["quadrant_model"], 4_404)  # the self-check's verdict
