@@ -27,7 +27,7 @@ def placeholder(*args):
     ("03.2", placeholder), ("04.1", ({}, ...)), ("04.2", placeholder), ("06.3", placeholder),
     ("07.2", placeholder),
     ("01.3", placeholder), ("02.4", placeholder), ("01.4", placeholder), ("03.3", ...),
-    ("04.3", ...), ("07.1", placeholder),
+    ("04.3", placeholder), ("07.1", placeholder),
     ("07.3", (..., ...)),
 ])
 def test_an_unanswered_exercise_is_reported_as_such_and_stops_nothing(exercise_id, answer,

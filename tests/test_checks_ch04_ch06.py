@@ -119,30 +119,30 @@ def test_04_2_gives_a_hint_for_typical_mistakes(wrong, words):
     assert words in hint_for(ch04.hidden_layer_gradients, wrong)
 
 
-# ---------------------------------------------------------------- 04.3 step schedule
-def staircase(start, every, factor):
-    def schedule(step):
-        return start * factor ** (step // every)
-    return schedule
+# ---------------------------------------------------------------- 04.3 Adam by hand
+def adam_keras_form(w, g, m, v, t, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    """Adam as Keras writes it: the bias correction folded into the rate, epsilon outside it."""
+    m, v = m + (g - m) * (1 - beta_1), v + (g * g - v) * (1 - beta_2)
+    rate = learning_rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+    return w - rate * m / (np.sqrt(v) + epsilon), m, v
 
 
-def test_04_3_accepts_a_staircase_and_a_piecewise_constant_schedule():
-    assert passes("04.3", staircase(0.05, 1000, 0.1))
-    keras = pytest.importorskip("keras")
-    assert passes("04.3", keras.optimizers.schedules.PiecewiseConstantDecay(
-        [1000, 2000, 3000], [0.05, 0.005, 0.0005, 0.00005]))
+def test_04_3_accepts_adam_as_the_paper_and_as_keras_write_it():
+    assert passes("04.3", ch04.adam_reference)
+    assert passes("04.3", adam_keras_form)
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (lambda step: 0.05 * 0.1 ** (step / 1000), "smoothly"),
-    (staircase(0.05, 1000, 0.5), "halved"),
-    (staircase(0.1, 1000, 0.1), "step 0"),
-    (staircase(0.05, 500, 0.1), "constant until step 1,000"),
-    (lambda step: 0.05 if step < 1000 else 0.005, "repeats"),
-    (0.05, "schedule object"),
+    (lambda *a: ch04.adam_reference(*a, corrected=False), "Correct both"),
+    (lambda *a: ch04.adam_reference(*a, average=False), "RMSprop"),
+    (lambda w, g, m, v, t, rate: ch04.adam_reference(w, g, m, v, t - 1, rate), "from 1"),
+    (lambda w, g, m, v, t, rate: ch04.adam_reference(w, g, m, v, t, rate, 0.999, 0.9),
+     "leave Adam's path"),
+    (lambda w, g, m, v, t, rate: ch04.adam_reference(w, g, m, v, t, rate)[0], "(w, m, v)"),
+    (0.05, "should be a function"),
 ])
 def test_04_3_gives_a_hint_for_typical_mistakes(wrong, words):
-    assert words in hint_for(ch04.step_schedule, wrong)
+    assert words in hint_for(ch04.adam_by_hand, wrong)
 
 
 # ---------------------------------------------------------------- 04.4 quadrant network
@@ -276,30 +276,39 @@ def test_06_2_wants_the_pair_and_is_not_answered_while_a_part_is_the_placeholder
     assert verdict("06.2", (..., ...)).status == "unanswered"
 
 
-# ---------------------------------------------------------------- 06.3 average pooling
-def test_06_3_accepts_average_pooling():
-    def right(maps, size):
-        h, w, c = maps.shape[0] // size, maps.shape[1] // size, maps.shape[2]
-        return maps[:h * size, :w * size].reshape(h, size, w, size, c).mean(axis=(1, 3))
-    assert passes("06.3", right)
+# ---------------------------------------------------------------- 06.3 max-pooling's gradient
+def _pool_backward(kind):
+    """06.3 answers: the gradient routed to each block's maximum ("right"), or a usual slip."""
+    def max_pool_backward(maps, size, grad_out):
+        h, w = grad_out.shape[0] * size, grad_out.shape[1] * size
+        spread = np.zeros(maps.shape)
+        spread[:h, :w] = np.repeat(np.repeat(grad_out, size, axis=0), size, axis=1)
+        if kind == "mean":
+            return spread / size**2
+        if kind == "all":
+            return spread
+        blocks = maps[:h, :w].reshape(h // size, size, w // size, size, -1)
+        top = np.repeat(np.repeat(blocks.max(axis=(1, 3)), size, axis=0), size, axis=1)
+        grad = np.where(maps[:h, :w] == top, spread[:h, :w], 0.0)
+        if kind == "leftover":
+            return np.pad(grad, [(0, maps.shape[0] - h), (0, maps.shape[1] - w), (0, 0)],
+                          constant_values=1.0)
+        return np.pad(grad, [(0, maps.shape[0] - h), (0, maps.shape[1] - w), (0, 0)])
+    return max_pool_backward
 
 
-def test_06_3_hints_at_max_instead_of_mean():
-    def max_pooling(maps, size):
-        h, w, c = maps.shape[0] // size, maps.shape[1] // size, maps.shape[2]
-        return maps[:h * size, :w * size].reshape(h, size, w, size, c).max(axis=(1, 3))
-    assert "maximum" in hint_for(ch06.average_pool, max_pooling)
+def test_06_3_accepts_the_gradient_routed_to_each_maximum():
+    assert passes("06.3", _pool_backward("right"))
+
+
+@pytest.mark.parametrize("kind, words", [("mean", "AVERAGE pooling"), ("all", "not the largest"),
+                                         ("leftover", "no block covers")])
+def test_06_3_names_the_usual_mistakes(kind, words):
+    assert words in hint_for(ch06.pooling_gradient, _pool_backward(kind))
 
 
 def test_06_3_hints_at_the_wrong_output_shape():
-    assert "shape" in hint_for(ch06.average_pool, lambda maps, size: maps)
-
-
-def test_06_3_hints_when_blocks_are_mixed_up():
-    def wrong_axes(maps, size):
-        h, w, c = maps.shape[0] // size, maps.shape[1] // size, maps.shape[2]
-        return maps[:h * size, :w * size].reshape(h, w, size, size, c).mean(axis=(2, 3))
-    assert "wrong values" in hint_for(ch06.average_pool, wrong_axes)
+    assert "shape" in hint_for(ch06.pooling_gradient, lambda maps, size, grad: grad)
 
 
 # ---------------------------------------------------------------- 06.4 compact CNN
@@ -365,7 +374,7 @@ def test_06_4_is_not_answered_until_build_is_written():
 
 
 # ---------------------------------------------------------------- no hint gives the answer away
-SOLUTION_TEXT = ["1 - h", "p - y", ".T @", "error_out", "ceil(", "staircase=True", "0.005",
+SOLUTION_TEXT = ["1 - h", "p - y", ".T @", "error_out", "ceil(", "beta_1 **", "0.005",
                  ".mean(axis", "jump *=", "(window - 1) * jump", "padding='same', strides=2"]
 
 
@@ -373,10 +382,10 @@ SOLUTION_TEXT = ["1 - h", "p - y", ".T @", "error_out", "ceil(", "staircase=True
     (ch04.hidden_layer_gradients, lambda *a: gradients(*a, tanh_derivative=False)),
     (ch04.hidden_layer_gradients, lambda *a: gradients(*a, mean=False)),
     (ch04.tuned_on_validation, (TUNING, (0.5, 32))),
-    (ch04.step_schedule, staircase(0.05, 1000, 0.5)),
+    (ch04.adam_by_hand, lambda *a: ch04.adam_reference(*a, corrected=False)),
     (ch06.receptive_field, lambda stack: 1 + sum(window - 1 for window, _ in stack)),
     (ch06.receptive_field, own_stride_too_early),
-    (ch06.average_pool, lambda maps, size: maps),
+    (ch06.pooling_gradient, lambda maps, size, grad: maps),
 ])
 def test_no_hint_contains_the_solution(exercise, wrong):
     text = hint_for(exercise, wrong)

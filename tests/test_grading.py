@@ -13,6 +13,7 @@ import pytest
 
 import utils
 from utils import exercises, grading, paths
+from utils.checks import ch04
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SUBMISSIONS = FIXTURES / "submissions_ch01"
@@ -484,10 +485,6 @@ def _softmax(Z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _staircase(step, rate=0.05, every=1000):
-    return rate * 0.1 ** (step // every)
-
-
 def _two_layer_gradients(W1, b1, W2, b2, X, y, tanh_derivative=True):
     """Chapter 04's two-layer tanh network with a sigmoid output: mean cross-entropy gradients."""
     h = np.tanh(X @ W1 + b1)
@@ -529,6 +526,13 @@ def _history(train, val):
 
 _TUNING = {(0.1, 32): _history(0.95, 0.90), (0.1, 256): _history(0.90, 0.91),
            (0.5, 32): _history(0.99, 0.89), (0.5, 256): _history(0.93, 0.92)}
+
+def _pool_backward(kind):
+    """06.3 answers: the same as tests/test_checks_ch04_ch06.py's."""
+    from test_checks_ch04_ch06 import _pool_backward as answer
+
+    return answer(kind)
+
 
 def _counter(kind):
     """01.4 answers: the perceptron's corrections counted until a clean pass, or a usual slip."""
@@ -595,19 +599,20 @@ WRONG_ANSWERS = [
     ("04", "hidden_layer_gradients_match_finite_differences",
      {"hidden_layer_gradients": lambda *a: [len(a[4]) * g for g in _two_layer_gradients(*a)]},
      "mean over the points"),
-    ("04", "schedule_divides_by_ten_in_steps_of_1000",
-     {"my_schedule": lambda step: 0.05 * 0.1 ** (step / 1000)}, "a smooth decay"),
-    ("04", "schedule_divides_by_ten_in_steps_of_1000",
-     {"my_schedule": lambda step: _staircase(min(step, 1500))}, "at every multiple of 1,000"),
+    ("04", "adam_steps_follow_adams_path",
+     {"adam_step": lambda *a: ch04.adam_reference(*a, corrected=False)}, "Correct both"),
+    ("04", "adam_steps_follow_adams_path",
+     {"adam_step": lambda *a: ch04.adam_reference(*a, average=False)}, "RMSprop"),
     ("06", "receptive_field_of_stacks_with_strides",
      {"receptive_field": lambda stack: sum(window for window, _ in stack)},
      "neighbouring windows share"),
     ("06", "receptive_field_of_stacks_with_strides",
      {"receptive_field": lambda stack: 1 + sum(window - 1 for window, _ in stack)},
      "strides compound"),
-    ("06", "average_pool_means_non_overlapping_blocks",
-     {"average_pool": lambda m, s: m[:m.shape[0] // s * s, :m.shape[1] // s * s].reshape(
-         m.shape[0] // s, s, m.shape[1] // s, s, m.shape[2]).max(axis=(1, 3))}, "max-pooling"),
+    ("06", "max_pool_gradient_goes_to_each_blocks_maximum",
+     {"max_pool_backward": _pool_backward("mean")}, "AVERAGE pooling"),
+    ("06", "max_pool_gradient_goes_to_each_blocks_maximum",
+     {"max_pool_backward": _pool_backward("leftover")}, "no block covers"),
     ("06", "compact_cnn_within_budget_learns_on_a_short_run",
      {"build_compact_cnn": lambda: "not a model"}, "should return a Keras model"),
     ("07", "crossover_makes_latency_and_bandwidth_parts_equal",
@@ -641,7 +646,8 @@ def test_grading_tests_name_the_mistakes_learners_make(chapter, name, namespace,
     ("04", "hidden_layer_gradients_match_finite_differences",
      {"hidden_layer_gradients": lambda *a: [g.reshape(1, -1) if g.ndim == 1 else g
                                             for g in _two_layer_gradients(*a)]}),
-    ("04", "schedule_divides_by_ten_in_steps_of_1000", {"my_schedule": _staircase}),
+    ("04", "adam_steps_follow_adams_path",
+     {"adam_step": lambda w, g, m, v, t, rate: ch04.adam_reference(w, g, m, v, t, rate)}),
     ("07", "rank_zero_lines_and_collectives",
      {"writes_on_every_rank": [10, 9, 8, 5], "rank0_only": (8, 9, 10)}),
     ("07", "crossover_makes_latency_and_bandwidth_parts_equal",

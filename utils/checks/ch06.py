@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from utils.checks import Hint, exercise, require
+from utils.checks import Hint, call_for_array, exercise, require
 from utils.checks import call as _call
 
 PARAMETER_BUDGET = 20_000  # exercise 06.4
@@ -145,30 +145,60 @@ def strided_stem(answer):
 
 # --- 06.3 --------------------------------------------------------------------------------------
 
-def _average_pool(maps, size):
-    h, w, c = maps.shape[0] // size, maps.shape[1] // size, maps.shape[2]
-    return maps[:h * size, :w * size].reshape(h, size, w, size, c).mean(axis=(1, 3))
-
-
 def _max_pool(maps, size):
     h, w, c = maps.shape[0] // size, maps.shape[1] // size, maps.shape[2]
     return maps[:h * size, :w * size].reshape(h, size, w, size, c).max(axis=(1, 3))
 
 
+def _spread(grad_out, shape, size):
+    """grad_out repeated over each size x size block, zero on the leftover rows and columns."""
+    full = np.zeros(shape)
+    h, w = grad_out.shape[0] * size, grad_out.shape[1] * size
+    full[:h, :w] = np.repeat(np.repeat(grad_out, size, axis=0), size, axis=1)
+    return full
+
+
+def max_pool_gradient(maps, size, grad_out):
+    """The reference: d(sum(grad_out * max_pool(maps, size))) / d(maps)."""
+    h, w = grad_out.shape[0] * size, grad_out.shape[1] * size
+    winners = np.zeros(maps.shape, dtype=bool)
+    winners[:h, :w] = maps[:h, :w] == _spread(_max_pool(maps, size), (h, w, maps.shape[2]), size)
+    return np.where(winners, _spread(grad_out, maps.shape, size), 0.0)
+
+
+def judge_pool_gradient(function, seed):
+    """The verdict on `max_pool_backward` (exercise 06.3) on maps drawn from `seed` (the
+    self-check's and the grader's differ): a remark, or Hint."""
+    rng = np.random.default_rng(seed)
+    for shape, size in [((4, 4, 1), 2), ((9, 7, 2), 3), ((6, 6, 3), 2), ((5, 8, 2), 2)]:
+        maps = rng.normal(size=shape)  # ties have probability 0: one winner per block
+        grad_out = rng.normal(size=(shape[0] // size, shape[1] // size, shape[2]))
+        got = call_for_array(function, maps.copy(), size, grad_out.copy())
+        want = max_pool_gradient(maps, size, grad_out)
+        where = f"for maps of shape {shape} and size {size}"
+        require(got.shape == maps.shape, f"{where} the gradient should have the maps' shape "
+                f"{shape}, one number per input, got {got.shape}")
+        if np.allclose(got, want, atol=1e-8):
+            continue
+        require(not np.allclose(got, _spread(grad_out, shape, size) / size**2, atol=1e-8),
+                f"{where} you share each gradient equally over its block: that is the "
+                "gradient of AVERAGE pooling; which inputs does a maximum depend on?")
+        require(not np.allclose(got, _spread(grad_out, shape, size), atol=1e-8),
+                f"{where} every input of a block gets its block's gradient; nudge an input that "
+                "is not the largest: does the output move?")
+        leftover = np.ones(shape, dtype=bool)
+        leftover[:grad_out.shape[0] * size, :grad_out.shape[1] * size] = False
+        require(np.allclose(got[~leftover], want[~leftover], atol=1e-8),
+                f"wrong values {where}: compare with finite differences of "
+                "sum(grad_out * max_pool(maps, size))")
+        raise Hint(f"{where} the rows and columns that no block covers get a gradient: they "
+                   "never reach the output")
+    return None
+
+
 @exercise("06.3")
-def average_pool(function):
-    rng = np.random.default_rng(5)
-    for shape, size in [((4, 4, 1), 2), ((24, 24, 3), 2), ((9, 7, 2), 3), ((5, 5, 4), 2)]:
-        maps = rng.normal(size=shape).astype(np.float32)
-        got = np.asarray(_call(function, maps.copy(), size), dtype=np.float64)
-        want = _average_pool(maps.astype(np.float64), size)
-        where = f"input of shape {shape} with size {size}"
-        require(got.shape == want.shape, f"for an {where} the output should have shape "
-                f"{want.shape}, got {got.shape}")
-        require(not np.allclose(got, _max_pool(maps, size), atol=1e-5),
-                f"for an {where} you return the maximum of each block, not its mean")
-        require(np.allclose(got, want, atol=1e-5), f"wrong values for an {where}: each output is "
-                "the mean of one size x size block of one channel, blocks do not overlap")
+def pooling_gradient(function):
+    return judge_pool_gradient(function, 5)
 
 
 # --- 06.4 --------------------------------------------------------------------------------------

@@ -65,20 +65,10 @@ def stem_turns_28x28x1_into_7x7x32_with_strides(answers):
 
 
 @graded("06.3", points=2)
-def average_pool_means_non_overlapping_blocks(answers):
-    average_pool = answers["average_pool"]
-    rng = np.random.default_rng(53)
-    for shape, size in [((6, 6, 2), 2), ((11, 8, 3), 3), ((4, 4, 1), 4)]:
-        maps = rng.normal(size=shape).astype(np.float32)
-        h, w = shape[0] // size, shape[1] // size
-        blocks = maps[:h * size, :w * size].reshape(h, size, w, size, shape[2])
-        got = np.asarray(average_pool(maps.copy(), size), dtype=np.float64)
-        assert got.shape == (h, w, shape[2]), (
-            f"for an input of shape {shape} and size {size}, the output has shape {got.shape}")
-        assert not np.allclose(got, blocks.max(axis=(1, 3)), atol=1e-5), (
-            "that is max-pooling: the exercise asks for the mean of each block")
-        assert np.allclose(got, blocks.mean(axis=(1, 3)), atol=1e-5), (
-            f"wrong values for an input of shape {shape} and size {size}")
+def max_pool_gradient_goes_to_each_blocks_maximum(answers):
+    from utils.checks import ch06
+
+    ch06.judge_pool_gradient(answers["max_pool_backward"], 53)  # the self-check's verdict
 
 
 @graded("06.4", points=4)
