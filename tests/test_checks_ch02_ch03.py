@@ -63,51 +63,58 @@ def test_02_1_gives_a_hint_for_typical_mistakes(wrong, words):
     assert words in hint_for(ch02.stable_log_softmax, wrong)
 
 
-# ---------------------------------------------------------------- 02.2 sparse cross-entropy
-def test_02_2_accepts_the_mean_of_minus_log_of_the_true_class(capsys):
-    assert passes("02.2", lambda P, y: -np.mean(np.log(P[np.arange(len(y)), y])))
+# ---------------------------------------------------------------- 02.2 temperature
+def temperature_for(z, target, flip=False, steps=100):
+    """02.2's answer (bisection on log T); `flip` and few `steps` are usual slips."""
+    low, high = np.log(1e-6), np.log(1e6)
+    for _ in range(steps):
+        middle = (low + high) / 2
+        low, high = ((middle, high) if ch02.top_probability(z, np.exp(middle)) > target
+                     else (low, middle))
+    temperature = float(np.exp((low + high) / 2))
+    return 1 / temperature if flip else temperature
+
+
+def test_02_2_accepts_the_temperature_that_gives_each_target(capsys):
+    assert passes("02.2", temperature_for)
     assert "correct" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (lambda P, y: np.mean(np.log(P[np.arange(len(y)), y])), "sign"),
-    (lambda P, y: -np.sum(np.log(P[np.arange(len(y)), y])), "SUM"),
-    (lambda P, y: -np.mean(np.sum(np.log(P), axis=1)), "TRUE class"),
-    (lambda P, y: -np.log(P[np.arange(8), y]).mean(), "batch of 1"),
-    (lambda P, y: -np.mean(np.log(P[:, 0])), "own label"),
-    (lambda P, y: -np.log(P[np.arange(len(y)), y]), "one number"),
+    (lambda z, target: temperature_for(z, target, flip=True), "upside down"),
+    (lambda z, target: temperature_for(z, target, steps=8), "within 1e-6"),
+    (lambda z, target: -1.0, "positive number"),
+    (lambda z, target: [1.0, 2.0], "one number"),
 ])
 def test_02_2_gives_a_hint_for_typical_mistakes(wrong, words):
-    assert words in hint_for(ch02.sparse_categorical_cross_entropy, wrong)
+    assert words in hint_for(ch02.temperature, wrong)
 
 
-# ---------------------------------------------------------------- 02.3 softmax Jacobian
-def _jacobian(z):
+# ---------------------------------------------------------------- 02.3 vector-Jacobian product
+def _vjp(z, v, sign=-1.0, second_term=True):
     p = _softmax(np.asarray(z, dtype=float)[None, :])[0]
-    return np.diag(p) - np.outer(p, p)
+    return p * v + sign * p * (p @ v) * second_term
 
 
-def test_02_3_accepts_the_softmax_jacobian(capsys):
-    assert passes("02.3", _jacobian)
-    assert "correct" in capsys.readouterr().out
+def _vjp_through_the_jacobian(z, v):
+    p = _softmax(np.asarray(z, dtype=float)[None, :])[0]
+    return (np.diag(p) - np.outer(p, p)).T @ v
 
 
-def _naive_jacobian(z):
-    e = np.exp(z)
-    p = e / e.sum()
-    return np.diag(p) - np.outer(p, p)
+def test_02_3_accepts_the_product_without_the_matrix(capsys):
+    assert passes("02.3", _vjp)
+    assert "without the 200,000x200,000 matrix" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (lambda z: np.diag(_softmax(z[None])[0]), "sum to 0"),
-    (lambda z: -_jacobian(z), "diagonal is positive"),
-    (lambda z: _jacobian(z)[0], "matrix"),
-    (lambda z: np.outer(_softmax(z[None])[0], _softmax(z[None])[0]), "sum to 0"),
-    (lambda z: 2 * _jacobian(z), "finite difference"),
-    (_naive_jacobian, "stable softmax"),
+    (lambda z, v: _vjp(z, v, second_term=False), "diagonal of J only"),
+    (lambda z, v: _vjp(z, v, sign=1.0), "wrong sign"),
+    (_vjp_through_the_jacobian, "ran out of memory"),
+    (lambda z, v: (lambda p: p * v - p * (p @ v))(np.exp(z) / np.exp(z).sum()), "inf or nan"),
+    (lambda z, v: _vjp(z, v)[:-1], "one number per score"),
 ])
 def test_02_3_gives_a_hint_for_typical_mistakes(wrong, words):
-    assert words in hint_for(ch02.softmax_jacobian_check, wrong)
+    assert words in hint_for(ch02.vector_jacobian_product, wrong)
 
 
 # ---------------------------------------------------------------- 02.4 decisive pixels
@@ -140,8 +147,8 @@ def test_02_hints_never_contain_solution_code():
     wrong_answers = [
         (ch02.stable_log_softmax, lambda Z: np.log(_softmax(Z))),
         (ch02.stable_log_softmax, lambda Z: Z - Z.max(axis=1, keepdims=True)),
-        (ch02.sparse_categorical_cross_entropy, lambda P, y: -np.mean(np.log(P[:, 0]))),
-        (ch02.softmax_jacobian_check, lambda z: 2 * _jacobian(z)),
+        (ch02.temperature, lambda z, target: temperature_for(z, target, steps=8)),
+        (ch02.vector_jacobian_product, lambda z, v: _vjp(z, v, second_term=False)),
         (ch02.decisive_pixels_check, lambda x, W, w, r, k: np.argsort(x * W[:, w])[::-1][:k]),
     ]
     for exercise, wrong in wrong_answers:

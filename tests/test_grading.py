@@ -534,6 +534,60 @@ def _pool_backward(kind):
     return answer(kind)
 
 
+def _stopper(kind):
+    """05.1 answers: Keras' own epochs, counted from 0, or with the last weights kept."""
+    from utils.checks import ch05
+
+    def early_stopping_epochs(losses, patience):
+        trained, kept = ch05.keras_early_stopping(losses, patience)
+        return (trained, trained) if kind == "last weights" else (trained - 1, kept - 1)
+    return early_stopping_epochs
+
+
+def _decay_history(train, cross_entropy, penalty):
+    return {"loss": [train], "val_loss": [cross_entropy + penalty],
+            "val_cross_entropy": [cross_entropy]}
+
+
+# Best on the validation cross-entropy: 1e-3. On val_loss (penalty included): 1e-4. On training: 0.
+_DECAY = {0.0: _decay_history(0.20, 0.40, 0.0), 1e-4: _decay_history(0.22, 0.36, 0.01),
+          1e-3: _decay_history(0.25, 0.35, 0.05), 1e-2: _decay_history(0.30, 0.38, 0.2)}
+
+
+def _deep_relu(initializer):
+    """05.3 answers: the asked-for 20 layers, initialised by `initializer`."""
+    import keras
+
+    from utils.checks import ch05
+
+    return keras.Sequential([keras.Input(shape=(784,))] + [
+        keras.layers.Dense(width, activation="relu", kernel_initializer=initializer)
+        for width in ch05.WIDTHS_05_3] + [keras.layers.Dense(10)])
+
+
+def _standardise(kind):
+    """03.2 answers with a usual slip: each set with its own statistics, or per pixel."""
+    def standardise(train, test):
+        if kind == "own statistics":
+            return tuple(((x - x.mean()) / x.std()).astype("float32") for x in (train, test))
+        with np.errstate(all="ignore"):
+            mean, std = train.mean(axis=0), train.std(axis=0)
+            return tuple(((x - mean) / std).astype("float32") for x in (train, test))
+    return standardise
+
+
+def _temperature(z, target, steps=100):
+    """02.2's answer by bisection on log T; with few steps, not precise enough."""
+    from utils.checks import ch02
+
+    low, high = np.log(1e-6), np.log(1e6)
+    for _ in range(steps):
+        middle = (low + high) / 2
+        low, high = ((middle, high) if ch02.top_probability(z, np.exp(middle)) > target
+                     else (low, middle))
+    return float(np.exp((low + high) / 2))
+
+
 def _counter(kind):
     """01.4 answers: the perceptron's corrections counted until a clean pass, or a usual slip."""
     def count_mistakes(X, y, max_passes):
@@ -575,20 +629,37 @@ WRONG_ANSWERS = [
      {"log_softmax": lambda Z: np.log(_softmax(Z))}, "give inf or nan"),
     ("03", "deeper_network_is_built_and_trained", lambda: {"deeper": _deeper(optimizer="sgd")},
      "not plain SGD"),
+    ("03", "standardise_uses_the_training_statistics",
+     {"standardise": _standardise("own statistics")}, "with their own statistics"),
+    ("03", "standardise_uses_the_training_statistics",
+     {"standardise": _standardise("per pixel")}, "ONE mean and ONE standard deviation"),
+    ("05", "early_stopping_epochs_match_keras",
+     {"early_stopping_epochs": _stopper("from 0")}, "count epochs from 1"),
+    ("05", "early_stopping_epochs_match_keras",
+     {"early_stopping_epochs": _stopper("last weights")}, "lowest validation loss so far"),
+    ("05", "weight_decay_chosen_on_validation_cross_entropy",
+     {"decay_results": _DECAY, "chosen_decay": 1e-4, "EPOCHS": 1}, "you compared val_loss"),
+    ("05", "weight_decay_chosen_on_validation_cross_entropy",
+     {"decay_results": _DECAY, "chosen_decay": 0.0, "EPOCHS": 1}, "on the training loss"),
+    ("05", "deep_relu_network_keeps_its_signal", lambda: {"deep_relu": _deep_relu("he_normal")},
+     "RandomNormal(stddev=...)"),
+    ("05", "deep_relu_network_keeps_its_signal",
+     lambda: {"deep_relu": _deep_relu(__import__("keras").initializers.RandomNormal(
+         stddev=0.01))}, "too small"),
     ("03", "deeper_network_is_built_and_trained",
      lambda: {"deeper": _deeper(activation="sigmoid")}, "other than sigmoid"),
     ("02", "log_softmax_is_right_and_finite_for_extreme_scores",
      {"log_softmax": lambda Z: Z - Z.max(axis=0) - np.log(np.exp(Z - Z.max(axis=0)).sum(axis=0))},
      "not down the columns"),
-    ("02", "sparse_cross_entropy_is_the_mean_over_the_batch",
-     {"sparse_cross_entropy": lambda P, y: -np.sum(np.log(P[np.arange(len(y)), y]))},
-     "that is the sum"),
-    ("02", "sparse_cross_entropy_is_the_mean_over_the_batch",
-     {"sparse_cross_entropy": lambda P, y: np.mean(np.log(P[np.arange(len(y)), y]))},
-     "the sign is wrong"),
-    ("02", "softmax_jacobian_matches_finite_differences",
-     {"softmax_jacobian": lambda z: np.diag(_softmax(np.asarray(z)[None])[0])},
-     "the diagonal alone"),
+    ("02", "temperature_gives_each_target_probability",
+     {"temperature_for": lambda z, target: 1 / _temperature(z, target)}, "upside down"),
+    ("02", "temperature_gives_each_target_probability",
+     {"temperature_for": lambda z, target: _temperature(z, target, steps=8)}, "within 1e-6"),
+    ("02", "softmax_vjp_without_the_jacobian",
+     {"softmax_vjp": lambda z, v: _softmax(np.asarray(z)[None])[0] * v}, "diagonal of J only"),
+    ("02", "softmax_vjp_without_the_jacobian",
+     {"softmax_vjp": lambda z, v: (lambda p: (np.diag(p) - np.outer(p, p)) @ v)(
+         _softmax(np.asarray(z)[None])[0])}, "ran out of memory"),
     ("04", "learning_rate_and_batch_size_chosen_on_validation",
      {"tuning_results": _TUNING, "chosen": (0.5, 32), "EPOCHS": 1}, "training accuracy"),
     ("04", "learning_rate_and_batch_size_chosen_on_validation",
@@ -641,6 +712,9 @@ def test_grading_tests_name_the_mistakes_learners_make(chapter, name, namespace,
     ("01", "cross_entropy_training_escapes_a_saturated_start",
      {"train_cross_entropy": _trainer("right")}),
     ("01", "perceptron_mistakes_counted_until_a_clean_pass", {"count_mistakes": _counter("")}),
+    ("02", "temperature_gives_each_target_probability", {"temperature_for": _temperature}),
+    ("05", "weight_decay_chosen_on_validation_cross_entropy",
+     {"decay_results": _DECAY, "chosen_decay": 1e-3, "EPOCHS": 1}),
     ("04", "learning_rate_and_batch_size_chosen_on_validation",
      {"tuning_results": _TUNING, "chosen": [0.5, 256], "EPOCHS": 1}),
     ("04", "hidden_layer_gradients_match_finite_differences",

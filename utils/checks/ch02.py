@@ -44,64 +44,85 @@ def stable_log_softmax(log_softmax):
             "largest has a log-probability of about -2000, not a clipped or rounded value")
 
 
+def top_probability(z, temperature):
+    """The largest probability of softmax(z / temperature), computed stably."""
+    shifted = np.asarray(z, dtype=float) / temperature
+    return float(_softmax(shifted[None])[0].max())
+
+
+def judge_temperature(temperature_for, seed):
+    """The verdict on `temperature_for` (exercise 02.2) on scores drawn from `seed` (the
+    self-check's and the grader's differ): a remark, or Hint."""
+    rng = np.random.default_rng(seed)
+    cases = [(rng.normal(scale=2.0, size=10), 0.5), (rng.normal(scale=1.0, size=3), 0.95),
+             (rng.normal(scale=3.0, size=10), 0.13), (rng.normal(scale=40.0, size=5), 0.4)]
+    for z, target in cases:
+        got = call(temperature_for, z.copy(), target)
+        try:
+            temperature = float(got)
+        except (TypeError, ValueError):
+            raise Hint(f"return the temperature, one number; got {type(got).__name__}") from None
+        where = f"for {len(z)} scores and target {target}"
+        require(np.isfinite(temperature) and temperature > 0,
+                f"{where} you returned T = {temperature!r}: a temperature is a positive number")
+        reached = top_probability(z, temperature)
+        if abs(reached - target) <= 1e-6:
+            continue
+        require(abs(top_probability(z, 1 / temperature) - target) > 1e-6,
+                f"{where} your T is upside down: the scores are DIVIDED by T, so a larger T "
+                "flattens the probabilities")
+        raise Hint(f"{where} the largest probability of softmax(z / T) at your T is {reached:.6f}, "
+                   "not the target (within 1e-6). It falls steadily as T grows, from 1 towards "
+                   "1/K: narrow down T until it hits the target, over several orders of magnitude")
+    return "the temperature that gives each target, to 1e-6."
+
+
 @exercise("02.2")
-def sparse_categorical_cross_entropy(sparse_cross_entropy):
-    rng = np.random.default_rng(3)
-    P = _softmax(rng.normal(scale=1.5, size=(8, 10)))
-    labels = rng.integers(0, 10, size=8)
-    out = _call(sparse_cross_entropy, P.copy(), labels.copy())
-    require(out.size == 1, f"return one number (the mean over the batch), got shape {out.shape}")
-    value = float(out)
-    true_p = P[np.arange(len(labels)), labels]
-    expected = -np.mean(np.log(true_p))
-    require(np.isfinite(value), "your loss is inf or nan for ordinary probabilities")
-    require(value > 0, "a loss is never negative here: check the sign (log p is negative)")
-    require(not np.isclose(value, expected * len(labels)),
-            "that is the SUM over the batch; the exercise asks for the MEAN")
-    require(not np.isclose(value, -np.mean(np.sum(np.log(P), axis=1))),
-            "only the probability of the TRUE class enters the loss, not all ten")
-    require(np.isclose(value, expected, rtol=1e-9),
-            "pick each example's probability for its own label, one per row, then average "
-            "minus their logarithms")
-    # the same answer must not depend on the batch: a single example
-    try:
-        single = float(_call(sparse_cross_entropy, P[:1].copy(), labels[:1].copy()))
-    except (Hint, TypeError, ValueError) as error:
-        raise Hint(f"correct on a batch of 8 but it fails on a batch of 1 ({error}): avoid "
-                   "hard-coded sizes") from None
-    require(np.isclose(single, -np.log(true_p[0])),
-            "correct on a batch of 8 but not on a batch of 1: avoid hard-coded sizes")
+def temperature(temperature_for):
+    return judge_temperature(temperature_for, 3)
+
+
+VJP_SIZE = 200_000  # classes in the check's largest case: its Jacobian would need 320 GB
+
+
+def judge_vjp(softmax_vjp, seed):
+    """The verdict on `softmax_vjp` (exercise 02.3) on vectors drawn from `seed`: a remark, or
+    Hint. The last case has VJP_SIZE scores, where the Jacobian itself cannot be built."""
+    rng = np.random.default_rng(seed)
+    scores = [rng.normal(size=4), rng.normal(scale=2.0, size=10),
+              np.array([800.0, 799.0, -800.0]), rng.normal(scale=2.0, size=VJP_SIZE)]
+    for z in scores:
+        size, v = len(z), rng.normal(size=len(z))
+        p = _softmax(z[None])[0]
+        want = p * v - p * (p @ v)  # J is symmetric: J^T v = J v = p * v - p (p . v)
+        try:
+            got = _call(softmax_vjp, z.copy(), v.copy())
+        except Hint as hint:
+            if size == VJP_SIZE and "MemoryError" in str(hint):
+                raise Hint(f"for {size:,} scores your function ran out of memory: the Jacobian "
+                           "would hold size^2 numbers. Work out J^T v on paper first, from "
+                           "section 3's formula, and compute it from vectors alone") from None
+            raise
+        where = f"for {size:,} scores"
+        require(got.shape == z.shape, f"{where} return one number per score, shape {z.shape}; "
+                f"got {got.shape}")
+        require(np.all(np.isfinite(got)), f"{where} (up to {z.max():g}) your result holds inf "
+                "or nan: use the stable softmax")
+        if np.allclose(got, want, rtol=1e-6, atol=1e-12):
+            continue
+        require(not np.allclose(got, p * v, rtol=1e-6, atol=1e-12),
+                f"{where} you kept the diagonal of J only: nudging one score changes every "
+                "probability, since they sum to 1")
+        require(not np.allclose(got, p * v + p * (p @ v), rtol=1e-6, atol=1e-12),
+                f"{where} the second term has the wrong sign")
+        raise Hint(f"{where} your result differs from J^T v (compare it with the product of "
+                   "section 3's matrix and v on a few scores)")
+    return f"J^T v for {VJP_SIZE:,} scores without the {VJP_SIZE:,}x{VJP_SIZE:,} matrix."
 
 
 @exercise("02.3")
-def softmax_jacobian_check(softmax_jacobian):
-    rng = np.random.default_rng(4)
-    for size in (10, 3):
-        z = rng.normal(scale=2.0, size=size)
-        J = _call(softmax_jacobian, z.copy())
-        require(J.shape == (size, size),
-                f"for a vector of {size} scores return a {size}x{size} matrix, got {J.shape}")
-        require(np.all(np.isfinite(J)), "your matrix contains inf or nan")
-        h = 1e-6
-        numeric = np.empty((size, size))
-        for j in range(size):
-            step = np.zeros(size)
-            step[j] = h
-            up, down = _softmax((z + step)[None])[0], _softmax((z - step)[None])[0]
-            numeric[:, j] = (up - down) / (2 * h)
-        require(np.allclose(J.sum(axis=0), 0.0, atol=1e-9),
-                "the probabilities always sum to 1, so nudging one score changes them by amounts "
-                "that sum to 0: every column of J must sum to 0")
-        require(np.allclose(J, J.T, atol=1e-9), "the softmax Jacobian is symmetric; yours is not")
-        require(np.all(np.diag(J) > 0),
-                "raising a class's own score raises its probability: the diagonal is positive")
-        require(np.allclose(J, numeric, atol=1e-7),
-                "compare each column j with a finite difference "
-                "(softmax(z + h e_j) - softmax(z - h e_j)) / 2h")
-    big = np.array([1000.0, 999.0, -1000.0])
-    J = _call(softmax_jacobian, big.copy())
-    require(J.shape == (3, 3) and np.all(np.isfinite(J)),
-            "for scores near 1000 your matrix contains inf or nan: use the stable softmax")
+def vector_jacobian_product(softmax_vjp):
+    return judge_vjp(softmax_vjp, 4)
 
 
 def _margin_map(x, W, winner, rival):

@@ -167,9 +167,10 @@ def deep_network_keeps_its_signal(model):
     rng = np.random.default_rng(0)
     images = rng.random((256, 784)).astype("float32")
     ratio = signal_ratio(model, images)
-    if ratio < 0.25:
-        raise Hint(f"the signal shrinks {1 / ratio:.3g}x from the first hidden layer to the "
-                   "last: some layers' weights are too small for their number of inputs")
+    if ratio < 0.25:  # it may underflow to exactly 0 (float32)
+        shrinks = "to nothing" if ratio == 0 else f"{1 / ratio:.3g}x"
+        raise Hint(f"the signal shrinks {shrinks} from the first hidden layer to the last: some "
+                   "layers' weights are too small for their number of inputs")
     if ratio > 4:
         raise Hint(f"the signal grows {ratio:.3g}x from the first hidden layer to the last: "
                    "some layers' weights are too large for their number of inputs")

@@ -6,8 +6,8 @@ receives `answers`, the notebook's variables by name, carried over as data
 names the mistake (the ones learners make) without giving the answer away.
 
 07.1 is a real two-rank job (`horovodrun -np 2`, CPU ranks, no GPU), launched by the judge
-with the source of the submission's function (the self-check in the exercise cell launches one
-too: each submission costs two jobs, and no report the kernel could write counts). The result
+with the source of the submission's function (the self-check in the exercise cell launches none
+under the grader: one job per submission, and no report the kernel could write counts). The result
 is checked by property: equal weight digests on both ranks, different from the initial ones,
 the step count of a sharded epoch, the images each rank's `model.fit` was given (shares of
 their own, covering the set), the scaled learning rate. The scaling efficiency is reported,
@@ -24,7 +24,9 @@ from utils.grading import graded
 # 4 steps per rank, 8 for a rank that goes through the whole set; the properties it is graded
 # by hold at any size). Each of its ranks starts TensorFlow: the images are the part that can go.
 PARAMETERS = {"RUN_JOBS": False}
-ENVIRONMENT = {"DL_COURSE_06_1_TRAIN_SAMPLES": "512"}  # utils.checks.ch07.TRAIN_SAMPLES_VARIABLE
+# utils.checks.ch07's TRAIN_SAMPLES_VARIABLE and GRADER_RUNS_JOB_VARIABLE: the job of the test
+# below trains on 512 images, and the exercise cell's self-check launches no job of its own.
+ENVIRONMENT = {"DL_COURSE_06_1_TRAIN_SAMPLES": "512", "DL_COURSE_07_1_JOB_BY_GRADER": "1"}
 CELL_TIMEOUT = 240  # seconds: 07.1's cell starts two TensorFlow ranks; generous for a loaded box
 NOTEBOOK_TIMEOUT = 600
 TEST_TIMEOUT = 240  # 07.1 launches its job only if the exercise cell did not (e.g. no check)
@@ -34,7 +36,7 @@ TEST_TIMEOUT = 240  # 07.1 launches its job only if the exercise cell did not (e
 def two_ranks_end_with_identical_trained_weights(answers):
     from utils.checks import ch07
 
-    ch07.two_ranks_identical_replicas(answers["train_on_every_rank"])  # the self-check's verdict
+    ch07.judge_two_ranks(answers["train_on_every_rank"])  # the self-check's verdict
 
 
 def _terms(size, n, alpha, beta):
