@@ -340,12 +340,17 @@ def test_03_3_accepts_a_trained_two_layer_network_with_dropout(fake_mnist, capsy
     assert "correct" in capsys.readouterr().out
 
 
+def test_03_3_accepts_another_design_within_the_budget(fake_mnist):
+    assert passes("03.3", _trained(_deeper(units=128, hidden=3, dropout=(0.2,),
+                                           activation="gelu", optimizer="rmsprop"), fake_mnist))
+
+
 @pytest.mark.parametrize("kwargs, words", [
     ({"hidden": 1, "dropout": (0.3,)}, "two hidden Dense"),
-    ({"activation": "sigmoid"}, "other than sigmoid"),
-    ({"units": 128}, "256 neurons"),
-    ({"dropout": ()}, "Dropout layer after each"),
-    ({"dropout": (0.9, 0.9)}, "between 0.2 and 0.5"),
+    ({"activation": "sigmoid"}, "not sigmoid"),
+    ({"units": 512}, "over the budget of 300,000"),
+    ({"dropout": ()}, "asks for dropout"),
+    ({"dropout": (0.9, 0.9)}, "between 0.1 and 0.6"),
     ({"optimizer": "sgd"}, "adaptive optimizer"),
     ({"optimizer": None}, "compile the model"),
 ])

@@ -647,7 +647,7 @@ WRONG_ANSWERS = [
      lambda: {"deep_relu": _deep_relu(__import__("keras").initializers.RandomNormal(
          stddev=0.01))}, "too small"),
     ("03", "deeper_network_is_built_and_trained",
-     lambda: {"deeper": _deeper(activation="sigmoid")}, "other than sigmoid"),
+     lambda: {"deeper": _deeper(activation="sigmoid")}, "not sigmoid"),
     ("02", "log_softmax_is_right_and_finite_for_extreme_scores",
      {"log_softmax": lambda Z: Z - Z.max(axis=0) - np.log(np.exp(Z - Z.max(axis=0)).sum(axis=0))},
      "not down the columns"),

@@ -10,7 +10,7 @@ import numpy as np
 from utils.checks import Hint, call, exercise, require
 
 HELD_BACK = 5000  # the last 5,000 training images: no exercise trains on them, no choice uses them
-HIDDEN_UNITS = 256
+DEEPER_BUDGET = 300_000  # exercise 03.3: parameters at most
 # Exercise 03.1: a parameter budget, and a fixed way to train the learner's model.
 BUDGET = 20_000
 TARGET = 0.92
@@ -18,10 +18,6 @@ RECIPE_IMAGES, RECIPE_EPOCHS, RECIPE_BATCH, RECIPE_SEED = 10_000, 2, 128, 0
 # Accuracy by (function, model design): the recipe is seeded, so a second measurement of the
 # same design (the grader's, after the notebook's own check) would give the same number.
 _MEASURED: dict[tuple[int, str], float] = {}
-
-
-def _reference_count(sizes: list[int]) -> int:
-    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
 
 
 def _flat(images: np.ndarray) -> np.ndarray:
@@ -195,39 +191,30 @@ def deeper_network(deeper):
             f"the model should read flattened images, input shape (None, 784); got "
             f"{tuple(deeper.inputs[0].shape)}")
     dense, dropout = _dense_and_dropout(deeper)
-    require(len(dense) == 3, f"expected two hidden Dense layers and one output Dense layer, "
-            f"found {len(dense)} Dense layer(s)")
-    hidden, output = dense[:2], dense[2]
-    require(all(layer.units == HIDDEN_UNITS for layer in hidden),
-            f"each hidden layer should have {HIDDEN_UNITS} neurons, got "
-            f"{[layer.units for layer in hidden]}")
+    require(len(dense) >= 3, f"a deeper network has at least two hidden Dense layers before the "
+            f"output layer; found {len(dense)} Dense layer(s) in all")
+    hidden, output = dense[:-1], dense[-1]
     names = [getattr(layer.activation, "__name__", str(layer.activation)) for layer in hidden]
     require(all(name not in ("sigmoid", "linear") for name in names),
-            f"the hidden activations are {names}: choose a non-linear activation other than "
-            "sigmoid")
+            f"the hidden activations are {names}: section 6 showed why not sigmoid (and a linear "
+            "layer adds no depth); choose another")
     require(output.units == 10 and getattr(output.activation, "__name__", "") == "softmax",
             "the last layer should be 10 neurons with softmax, one probability per digit")
-    require(len(dropout) >= 2, f"put a Dropout layer after each hidden layer; found "
-            f"{len(dropout)}")
+    require(dropout, "the exercise asks for dropout: put a Dropout layer after a hidden layer")
     require(all(0.1 <= layer.rate <= 0.6 for layer in dropout),
-            f"dropout rates {[layer.rate for layer in dropout]}: keep them between 0.2 and 0.5 "
-            "(0.1 to 0.6 accepted)")
-    order = [type(layer).__name__ for layer in deeper.layers
-             if isinstance(layer, keras.layers.Dense | keras.layers.Dropout)]
-    require(order[:4] == ["Dense", "Dropout", "Dense", "Dropout"],
-            f"layer order {order}: each Dropout should follow a hidden Dense layer")
+            f"dropout rates {[layer.rate for layer in dropout]}: between 0.1 and 0.6, please "
+            "(higher silences most of the layer)")
+    require(deeper.count_params() <= DEEPER_BUDGET,
+            f"{deeper.count_params():,} parameters, over the budget of {DEEPER_BUDGET:,}")
     optimizer = getattr(deeper, "optimizer", None)
     require(optimizer is not None and getattr(deeper, "compiled", True),
             "compile the model (loss, optimizer, metrics) before training it")
     require(type(optimizer).__name__ != "SGD",
             "use an adaptive optimizer such as Adam or RMSprop, not plain SGD")
-    require(deeper.count_params() == _reference_count([784, HIDDEN_UNITS, HIDDEN_UNITS, 10]),
-            f"the parameter count {deeper.count_params():,} does not match the architecture "
-            "asked for")
 
     accuracy = held_back_accuracy(deeper)
     require(accuracy > 0.8,
-            f"the architecture is right, but it gets only {accuracy:.1%} of the {HELD_BACK:,} "
+            f"the design is allowed, but it gets only {accuracy:.1%} of the {HELD_BACK:,} "
             "held-back images right: train it with fit on X_fit and Y_fit (inputs scaled to "
             "[0, 1])")
     return f"{accuracy:.1%} on the {HELD_BACK:,} held-back images."
