@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -128,6 +129,15 @@ def call_for_array(function: Any, *args: Any) -> Any:
         return np.asarray(result, dtype=float)
     except (TypeError, ValueError):
         raise Hint(f"your function should return numbers, got {type(result).__name__}") from None
+
+
+GRADER_VARIABLE = "DL_COURSE_GRADER"  # "1" in a grading kernel (utils.grading.sandbox)
+
+
+def graded_by_the_judge() -> bool:
+    """Whether this runs in a grading kernel, whose judge reruns the heavy checks itself (a
+    fresh training, a two-rank job): their self-checks then skip that work."""
+    return os.environ.get(GRADER_VARIABLE) == "1"
 
 
 def require(condition: bool, hint: str) -> None:

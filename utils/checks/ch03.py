@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from utils.checks import Hint, call, exercise, require
+from utils.checks import Hint, call, exercise, graded_by_the_judge, require
 
 HELD_BACK = 5000  # the last 5,000 training images: no exercise trains on them, no choice uses them
 DEEPER_BUDGET = 300_000  # exercise 03.3: parameters at most
@@ -115,6 +115,8 @@ def small_network(small_model):
     require(not isinstance(small_model, keras.Model),
             "pass the function that builds the model (small_model, without brackets), not a "
             "model: the check builds and trains a fresh one itself")
+    if graded_by_the_judge():
+        return "the grader trains it by the recipe itself."
     model, accuracy = train_by_the_recipe(small_model)
     if accuracy >= TARGET:
         return (f"{model.count_params():,} parameters, {accuracy:.1%} on the {HELD_BACK:,} "

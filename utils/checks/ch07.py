@@ -23,7 +23,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any
 
-from utils.checks import Hint, NotAnswered, call, exercise, require
+from utils.checks import Hint, NotAnswered, call, exercise, graded_by_the_judge, require
 from utils.exercises import UNANSWERED_WORDS
 
 # --------------------------------------------------------------------------------------------
@@ -33,9 +33,6 @@ JOB = {"np": 2, "train_samples": 2048, "batch_size": 64, "base_lr": 0.02, "epoch
 # The grader's quick check may train on fewer images (its grading tests set it in the
 # kernel's ENVIRONMENT): every property `job_problem` reads holds at any size.
 TRAIN_SAMPLES_VARIABLE = "DL_COURSE_06_1_TRAIN_SAMPLES"
-# Set by the grader for the submission's kernel: its judge launches the job that counts, so the
-# exercise cell's self-check launches none (one two-rank job per submission, not two).
-GRADER_RUNS_JOB_VARIABLE = "DL_COURSE_07_1_JOB_BY_GRADER"
 JOB_TIMEOUT = 200  # seconds; a loaded machine needs a minute or more for two TensorFlow ranks
 _JOBS: dict[str, dict[str, Any]] = {}  # source digest -> the job's result
 
@@ -171,7 +168,7 @@ def job_remark(job: dict[str, Any]) -> str:
 
 @exercise("07.1")
 def two_ranks_identical_replicas(train_on_every_rank):
-    if os.environ.get(GRADER_RUNS_JOB_VARIABLE) == "1":
+    if graded_by_the_judge():  # its judge launches the job that counts: one job, not two
         _source(train_on_every_rank)  # a function defined with `def`, still
         return "the grader launches this job itself."
     return judge_two_ranks(train_on_every_rank)

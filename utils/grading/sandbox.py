@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from utils.checks import GRADER_VARIABLE
 from utils.claims import MODE_VARIABLE, Mode
 from utils.grading import guard
 
@@ -112,6 +113,9 @@ def kernel_environment(workdir: Path, threads: int) -> dict[str, str]:
         # The grader runs chapters shrunk, where the text's numbers are not expected: a claim
         # that does not hold shows its notice, as in a learner's run, and fails no cell.
         MODE_VARIABLE: Mode.NOTICE.value,
+        # The judge reruns the heavy checks (a fresh training, a two-rank job): the exercise
+        # cells' self-checks skip them.
+        GRADER_VARIABLE: "1",
     })
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                  "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):

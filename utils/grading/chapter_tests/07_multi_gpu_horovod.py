@@ -24,9 +24,7 @@ from utils.grading import graded
 # 4 steps per rank, 8 for a rank that goes through the whole set; the properties it is graded
 # by hold at any size). Each of its ranks starts TensorFlow: the images are the part that can go.
 PARAMETERS = {"RUN_JOBS": False}
-# utils.checks.ch07's TRAIN_SAMPLES_VARIABLE and GRADER_RUNS_JOB_VARIABLE: the job of the test
-# below trains on 512 images, and the exercise cell's self-check launches no job of its own.
-ENVIRONMENT = {"DL_COURSE_06_1_TRAIN_SAMPLES": "512", "DL_COURSE_07_1_JOB_BY_GRADER": "1"}
+ENVIRONMENT = {"DL_COURSE_06_1_TRAIN_SAMPLES": "512"}  # utils.checks.ch07.TRAIN_SAMPLES_VARIABLE
 CELL_TIMEOUT = 240  # seconds: 07.1's cell starts two TensorFlow ranks; generous for a loaded box
 NOTEBOOK_TIMEOUT = 600
 TEST_TIMEOUT = 240  # 07.1 launches its job only if the exercise cell did not (e.g. no check)
