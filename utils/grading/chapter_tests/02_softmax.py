@@ -20,12 +20,6 @@ NOTEBOOK_TIMEOUT = 240
 TEST_TIMEOUT = 5
 
 
-def _softmax(Z):
-    shifted = Z - Z.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _log_softmax(Z):
     shifted = Z - Z.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
