@@ -35,6 +35,8 @@ from utils.grading.api import (
     TookTooLong,
     graded,
     load_module,
+    passes,
+    trained_alike,
 )
 from utils.grading.chapters import (
     DEFAULT_CELL_TIMEOUT,
@@ -71,6 +73,6 @@ __all__ = [
     "GradingTest", "Isolation", "Limits", "NotAnswered", "NotDefined", "Result", "TookTooLong",
     "Verdict", "chapter_of", "exercise_ids", "feedback_text", "find_chapter_tests",
     "grade_file", "grade_folder", "graded", "kernel_environment", "kernel_isolation",
-    "list_submissions", "load_chapter_tests", "load_module", "main", "parse_memory",
-    "read_submission", "write_report",
+    "list_submissions", "load_chapter_tests", "load_module", "main", "parse_memory", "passes",
+    "read_submission", "trained_alike", "write_report",
 ]

@@ -32,6 +32,22 @@ def graded(exercise_id: str, points: float) -> Callable[[Callable], Callable]:
     return mark
 
 
+def passes(exercise_id: str, answer: Any) -> None:
+    """Fail unless the exercise's self-check accepts `answer`; its hint is the feedback."""
+    result = checks.verdict(exercise_id, answer)
+    assert result.passed, result.message or "not answered yet"
+
+
+def trained_alike(results: Mapping, metric: str, epochs: int, how: str) -> None:
+    """Fail unless every run of `results` (Keras histories, or their dicts) recorded `epochs`
+    values of `metric`: a comparison of settings needs the same training for each."""
+    for key, history in results.items():
+        recorded = len(getattr(history, "history", history)[metric])
+        assert recorded == epochs, (
+            f"the run {key} trained for {recorded} epochs, the chapter's runs for EPOCHS: "
+            f"{how}, so that every run gets the same training")
+
+
 class NotDefined(AssertionError):
     """A grading test asked for a name the submission does not define."""
 

@@ -28,8 +28,7 @@ from typing import Any
 
 from utils.grading import bridge
 from utils.grading.api import (
-    NotAnswered,
-    NotDefined,
+    Answers,
     TookTooLong,
     describe_failure,
     load_module,
@@ -146,9 +145,9 @@ class RemoteFunction:
         return f"<the notebook's function {self.__name__}>"
 
 
-class RemoteAnswers(Mapping):
-    """The notebook's variables, by name, fetched from its kernel as data (`api.Answers`'s
-    contract: a missing name fails with NotDefined, a placeholder `...` with NotAnswered)."""
+class KernelNamespace(Mapping):
+    """The notebook's variables, by name, fetched from its kernel as data once each. Wrapped in
+    `api.Answers`, as a namespace at hand is: the same errors for a missing name or a `...`."""
 
     def __init__(self, kernel: Kernel):
         self.kernel, self.cache = kernel, {}
@@ -156,33 +155,23 @@ class RemoteAnswers(Mapping):
     def _fetch(self, name: str) -> tuple[str, Any]:
         if name not in self.cache:
             spec, folder = self.kernel.request({"get": name})
-            if spec["t"] == "missing":
-                self.cache[name] = ("missing", None)
-            elif spec["t"] == "unsupported":
-                self.cache[name] = ("unsupported", spec["v"])
-            elif spec["t"] == "raised":
+            if spec["t"] == "raised":
                 raise raised(spec["type"], spec["v"])
-            else:
-                self.cache[name] = ("value", self.kernel.value(spec, folder))
+            self.cache[name] = ((spec["t"], spec.get("v")) if spec["t"] in ("missing",
+                                                                              "unsupported")
+                                else ("value", self.kernel.value(spec, folder)))
         return self.cache[name]
 
     def __getitem__(self, name: str) -> Any:
         kind, value = self._fetch(name)
         if kind == "missing":
-            raise NotDefined(f"`{name}` is not defined in your notebook: the exercise cell is "
-                             "missing, or it stopped with an error before defining it")
+            raise KeyError(name)
         if kind == "unsupported":
             raise AssertionError(f"`{name}` is {value}, which cannot be graded")
-        if value is Ellipsis or (isinstance(value, tuple | list)
-                                 and any(part is Ellipsis for part in value)):
-            raise NotAnswered(f"`{name}` is still `...`: the exercise is not answered yet")
         return value
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._fetch(name)[0] != "missing"
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self[name] if name in self else default
 
     def __iter__(self) -> Iterator[str]:
         return iter(())  # the notebook's names are asked for one by one
@@ -197,7 +186,7 @@ def main(argv: list[str]) -> int:
     verdicts = open(verdicts_path, "x", buffering=1)  # noqa: SIM115 - open for the whole run
     module = load_module(tests_path)
     kernel = Kernel(connection, int(pid), Path(folder))
-    answers = RemoteAnswers(kernel)
+    answers = Answers(KernelNamespace(kernel))
     for name in names:
         try:
             with time_limit(float(seconds)):

@@ -8,7 +8,7 @@ names the mistake (the ones learners make) without giving the answer away.
 
 import numpy as np
 
-from utils.grading import graded
+from utils.grading import graded, passes, trained_alike
 
 # The chapter's MNIST experiments on 2,000 images for one epoch, with fewer learning rates and
 # batch sizes, one seed for the large-batch runs (on 4,096 images) and the optimizers, only the
@@ -30,19 +30,11 @@ TEST_TIMEOUT = 20
 
 @graded("04.1", points=3)
 def learning_rate_and_batch_size_chosen_on_validation(answers):
-    from utils.checks import verdict
-
     results, chosen = answers["tuning_results"], answers["chosen"]
     assert chosen is not Ellipsis and results, (
         "tuning_results is empty or chosen is still `...`: train every combination first")
-    result = verdict("04.1", (results, chosen))
-    assert result.passed, result.message
-    for key, history in results.items():
-        history = getattr(history, "history", history)
-        assert len(history["val_accuracy"]) == answers["EPOCHS"], (
-            f"the run {key} trained for {len(history['val_accuracy'])} epochs, the chapter's "
-            "other runs for EPOCHS: use train_mlp, so that every combination gets the same "
-            "training")
+    passes("04.1", (results, chosen))
+    trained_alike(results, "val_accuracy", answers["EPOCHS"], "use train_mlp")
 
 
 @graded("04.2", points=3)

@@ -7,7 +7,7 @@ test decides with the exercise's own check (`utils.checks.verdict`), so the self
 grade cannot disagree.
 """
 
-from utils.grading import graded
+from utils.grading import graded, passes, trained_alike
 
 # The chapter on 300 training images for 4 epochs, one seed, one weight decay, four layers in
 # the initialisation experiment. The chapter's claims are about its defaults: at this size they
@@ -19,30 +19,18 @@ NOTEBOOK_TIMEOUT = 600
 TEST_TIMEOUT = 30
 
 
-def _passes(exercise_id, answer):
-    from utils.checks import verdict
-
-    result = verdict(exercise_id, answer)
-    assert result.passed, result.message or "not answered yet"
-
-
 @graded("05.1", points=3)
 def early_stopping_epochs_match_keras(answers):
-    _passes("05.1", answers["early_stopping_epochs"])
+    passes("05.1", answers["early_stopping_epochs"])
 
 
 @graded("05.2", points=3)
 def weight_decay_chosen_on_validation_cross_entropy(answers):
     results, chosen = answers["decay_results"], answers["chosen_decay"]
-    _passes("05.2", (results, chosen))
-    for key, history in results.items():
-        history = getattr(history, "history", history)
-        assert len(history["val_cross_entropy"]) == answers["EPOCHS"], (
-            f"the run with weight decay {key} trained for {len(history['val_cross_entropy'])} "
-            "epochs, the chapter's runs for EPOCHS: use train(), so that every value gets the "
-            "same training")
+    passes("05.2", (results, chosen))
+    trained_alike(results, "val_cross_entropy", answers["EPOCHS"], "use train()")
 
 
 @graded("05.3", points=3)
 def deep_relu_network_keeps_its_signal(answers):
-    _passes("05.3", answers["deep_relu"])
+    passes("05.3", answers["deep_relu"])
