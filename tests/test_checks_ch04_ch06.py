@@ -145,44 +145,6 @@ def test_04_3_gives_a_hint_for_typical_mistakes(wrong, words):
     assert words in hint_for(ch04.adam_by_hand, wrong)
 
 
-# ---------------------------------------------------------------- 04.4 quadrant network
-class FakeDense:
-    def __init__(self, units):
-        self.units = units
-
-
-class FakeModel:
-    """Quacks like a Keras model: `.layers` with `.units`, called on the points."""
-
-    def __init__(self, hidden, rule):
-        self.layers = [FakeDense(units) for units in hidden] + [FakeDense(1)]
-        self.rule = rule
-
-    def __call__(self, X):
-        return self.rule(np.asarray(X))
-
-
-def xor_rule(X):
-    return (X[:, 0] * X[:, 1] > 0).astype(float)
-
-
-def test_04_4_accepts_a_small_network_that_solves_the_quadrants():
-    assert passes("04.4", FakeModel([3], xor_rule))
-    assert passes("04.4", FakeModel([2, 1], xor_rule))
-
-
-@pytest.mark.parametrize("wrong, words", [
-    (FakeModel([5], xor_rule), "limit is 3"),  # section 6's network
-    (FakeModel([2, 2], xor_rule), "limit is 3"),
-    (FakeModel([], xor_rule), "hidden layer"),
-    (FakeModel([3], lambda X: (X[:, 0] > 0).astype(float)), "local minimum"),
-    (FakeModel([3], lambda X: np.ones(3)), "could not classify"),
-    (xor_rule, "trained Keras model"),
-])
-def test_04_4_gives_a_hint_for_typical_mistakes(wrong, words):
-    assert words in hint_for(ch04.quadrant_network, wrong)
-
-
 # ---------------------------------------------------------------- 06.1 receptive field
 def receptive_field_right(stack):
     width, jump = 1, 1

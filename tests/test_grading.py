@@ -565,6 +565,15 @@ def _deep_relu(initializer):
         for width in ch05.WIDTHS_05_3] + [keras.layers.Dense(10)])
 
 
+def _quadrant_network(hidden):
+    """05.4 answers, untrained: section 1's five neurons, or three never trained."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(hidden, activation="tanh"),
+                             keras.layers.Dense(1, activation="sigmoid")])
+
+
 def _standardise(kind):
     """03.2 answers with a usual slip: each set with its own statistics, or per pixel."""
     def standardise(train, test):
@@ -646,6 +655,10 @@ WRONG_ANSWERS = [
     ("05", "deep_relu_network_keeps_its_signal",
      lambda: {"deep_relu": _deep_relu(__import__("keras").initializers.RandomNormal(
          stddev=0.01))}, "too small"),
+    ("05", "quadrant_network_is_small_and_accurate",
+     lambda: {"quadrant_model": _quadrant_network(5)}, "limit is 3"),
+    ("05", "quadrant_network_is_small_and_accurate",
+     lambda: {"quadrant_model": _quadrant_network(3)}, "local minimum"),
     ("03", "deeper_network_is_built_and_trained",
      lambda: {"deeper": _deeper(activation="sigmoid")}, "not sigmoid"),
     ("02", "log_softmax_is_right_and_finite_for_extreme_scores",

@@ -175,3 +175,38 @@ def deep_network_keeps_its_signal(model):
         raise Hint(f"the signal grows {ratio:.3g}x from the first hidden layer to the last: "
                    "some layers' weights are too large for their number of inputs")
     return f"the signal stays within {max(ratio, 1 / ratio):.2f}x over 20 layers."
+
+
+QUADRANT_NEURONS = 3  # exercise 05.4: at most this many hidden neurons in all
+QUADRANT_BAR = 0.95  # ... and at least this accuracy on fresh quadrant points
+
+
+def judge_quadrant_network(model, seed):
+    """The verdict on exercise 05.4's trained model, on fresh quadrant points drawn from `seed`
+    (the self-check's and the grader's differ); a remark, or Hint."""
+    from utils import playground
+
+    require(hasattr(model, "layers") and callable(model),
+            f"pass the trained Keras model (run.model), got {type(model).__name__}")
+    dense = [layer for layer in model.layers if hasattr(layer, "units")]
+    require(len(dense) >= 2, "the model needs at least one hidden layer (a lone neuron draws "
+            "one line; the quadrants need more)")
+    hidden = sum(int(layer.units) for layer in dense[:-1])
+    require(hidden <= QUADRANT_NEURONS, f"your network has {hidden} hidden neurons; the limit "
+            f"is {QUADRANT_NEURONS}")
+    X, y = playground.make_dataset("quadrants", n=3000, noise=0.05, seed=seed)
+    try:
+        score = playground.accuracy(model, X, y)
+    except Exception as error:
+        raise Hint(f"the model could not classify 2-D points ({type(error).__name__}: {error}); "
+                   "it needs 2 inputs and 1 sigmoid output") from None
+    require(score >= QUADRANT_BAR, f"accuracy {score:.3f} on fresh quadrant points, below "
+            f"{QUADRANT_BAR}. With so few neurons, training often ends in a poor local minimum: "
+            "what did section 1 do about that on the circles? Then consider the activation, "
+            "the learning rate and the number of steps")
+    return f"accuracy {score:.3f} on fresh points with {hidden} hidden neurons."
+
+
+@exercise("05.4")
+def quadrant_network(model):
+    return judge_quadrant_network(model, 20_240)
