@@ -18,6 +18,9 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text()
 _spec = importlib.util.spec_from_file_location("repo_url", ROOT / "tools" / "repo_url.py")
 repo_url = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(repo_url)
+_spec = importlib.util.spec_from_file_location("learner_time", ROOT / "tools" / "learner_time.py")
+learner_time = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(learner_time)
 
 
 def load(path):
@@ -276,3 +279,13 @@ def test_make_repo_url_rewrites_every_copy_for_a_fork(tmp_path):
 def test_make_repo_url_refuses_what_colab_cannot_open(tmp_path):
     with pytest.raises(SystemExit, match="expected a GitHub repository URL"):
         repo_url.set_url("https://gitlab.com/me/course", tmp_path)
+
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda path: path.stem)
+def test_every_chapter_fits_a_learners_afternoon(path):
+    """The README's estimate (tools/learner_time.py): at most 2.5 hours per chapter, exercises
+    and the run at learner defaults included. A chapter that grows past it should be split."""
+    minutes = learner_time.estimate(path)
+    assert minutes["exercises"] > 0 and minutes["reading"] > 0
+    assert minutes["total"] <= learner_time.GOAL_MINUTES, minutes
