@@ -14,6 +14,7 @@ PORT        ?= 8888
 LAB_ARGS    ?=
 BENCH_ARGS  ?=
 RUN_ARGS    ?=
+BACKEND     ?=
 GRADE_ARGS  ?=
 CHAPTER     ?=
 GRADESCOPE_ARGS ?=
@@ -21,9 +22,10 @@ CLAIMS_ARGS ?=
 
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
+BACKENDS_STAMP := $(VENV)/.backends-done
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup data run test lint unit notebooks-test claims bench outputs student solved grade lab \
+.PHONY: help setup backends data run test lint unit notebooks-test claims bench outputs student solved grade lab \
         gradescope-autograder docker-build docker-run repo-url clean
 
 help: ## list the targets
@@ -35,18 +37,24 @@ $(STAMP): requirements.txt pyproject.toml tools/setup_env.sh tools/build_horovod
 
 setup: $(STAMP) ## create .venv: pinned packages, utils, Horovod (built once, then cached)
 
+$(BACKENDS_STAMP): $(STAMP) requirements-backends.txt
+	$(BIN)/pip install -q -r requirements-backends.txt
+	@touch $@
+
+backends: $(BACKENDS_STAMP) ## add Keras' JAX and PyTorch backends to .venv (make run BACKEND=jax)
+
 data: $(STAMP) ## fetch and verify MNIST into $COURSE_DATA_DIR (or ~/.cache/dl-course/data)
 	$(BIN)/python -m utils.data
 
-run: $(STAMP) ## execute every notebook headless into build/executed (NOTEBOOKS=01 02 for a subset)
-	$(BIN)/python -m utils.runner $(NOTEBOOKS) $(RUN_ARGS)
+run: $(STAMP) $(if $(filter jax torch,$(BACKEND)),$(BACKENDS_STAMP)) ## execute every notebook headless into build/executed (NOTEBOOKS=01 02 for a subset, BACKEND=jax or torch)
+	$(if $(BACKEND),KERAS_BACKEND=$(BACKEND)) $(BIN)/python -m utils.runner $(NOTEBOOKS) $(RUN_ARGS)
 
 test: lint unit notebooks-test ## lint, unit tests, then every notebook executed and checked (nbval)
 
 lint: $(STAMP)
 	$(BIN)/ruff check utils tests tools notebooks
 
-unit: $(STAMP)
+unit: $(STAMP) $(BACKENDS_STAMP)
 	$(BIN)/pytest tests
 
 notebooks-test: $(STAMP)

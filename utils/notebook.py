@@ -68,7 +68,8 @@ def installed_from() -> tuple[str, str | None]:
 def setup_notebook(seed: int = 42, *, keras: bool = True) -> None:
     """Seed every generator, set plotting defaults and print the versions in use.
 
-    With ``keras=False`` (NumPy-only chapters) TensorFlow is not imported, which saves seconds.
+    With ``keras=False`` (NumPy-only chapters) no framework is imported, which saves seconds.
+    Keras' backend is the one KERAS_BACKEND names (TensorFlow unless set), and it is printed.
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
@@ -87,16 +88,37 @@ def setup_notebook(seed: int = 42, *, keras: bool = True) -> None:
                 "matplotlib": matplotlib.__version__}
     if keras:
         import keras as keras_module
-        import tensorflow as tf
 
-        keras_module.utils.set_random_seed(seed)
-        versions["tensorflow"] = tf.__version__
-        versions["keras"] = keras_module.__version__
         if int(keras_module.__version__.split(".")[0]) < 3:
             raise RuntimeError(f"this course needs Keras 3, found {keras_module.__version__}")
-        gpus = tf.config.list_physical_devices("GPU")
-        versions["device"] = f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores)"
+        keras_module.utils.set_random_seed(seed)
+        versions["keras"] = keras_module.__version__
+        versions |= backend_versions(keras_module.backend.backend())
     print(" | ".join(f"{k} {v}" for k, v in versions.items()) + f" | seed {seed}")
+
+
+def backend_versions(backend: str) -> dict[str, str]:
+    """Keras' backend (KERAS_BACKEND: tensorflow, jax or torch), its version and its devices."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = len(tf.config.list_physical_devices("GPU"))
+        version = tf.__version__
+    elif backend == "jax":
+        import jax
+
+        gpus = sum(device.platform == "gpu" for device in jax.devices())
+        version = jax.__version__
+    elif backend == "torch":
+        import torch
+
+        gpus = torch.cuda.device_count()
+        version = torch.__version__
+    else:
+        raise RuntimeError(f"KERAS_BACKEND={backend!r}: this course runs on tensorflow, jax or "
+                           "torch")
+    device = f"{gpus} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores)"
+    return {"backend": f"{backend} {version}", "device": device}
 
 
 def record(name: str, value: float) -> float:

@@ -18,6 +18,8 @@ from utils.exercises import code_cells, describe_error, first_error, strip_volat
 from utils.notebook import METRIC_MIME
 from utils.paths import BUILD, NOTEBOOKS
 
+BACKENDS = ("tensorflow", "jax", "torch")  # Keras 3 backends (KERAS_BACKEND; default tensorflow)
+
 
 def find_notebooks(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
     """All course notebooks in reading order, or those named (by path, name or number prefix)."""
@@ -153,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", help="names or number prefixes (default: all)")
     parser.add_argument("-p", "--parameter", action="append", type=parse_parameter, default=[],
                         metavar="NAME=VALUE", help="papermill parameter for every notebook")
-    parser.add_argument("--out", type=Path, default=BUILD / "executed")
-    parser.add_argument("--summary", type=Path, default=BUILD / "summary.json")
+    parser.add_argument("--out", type=Path, help="default: build/executed (build/executed-jax "
+                        "or -torch on another backend)")
+    parser.add_argument("--summary", type=Path, help="default: build/summary.json (or "
+                        "summary-jax.json, summary-torch.json)")
     parser.add_argument("--cell-timeout", type=int, default=1800, help="seconds per cell")
     parser.add_argument("--claims", type=Mode, choices=list(Mode), default=Mode.STRICT,
                         help="strict (default): a claim of the text that does not hold fails the "
@@ -162,6 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update-sources", action="store_true",
                         help="after a clean run, store the outputs in notebooks/ (maintainers)")
     args = parser.parse_args(argv)
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend not in BACKENDS:
+        parser.error(f"KERAS_BACKEND={backend!r}: expected one of {', '.join(BACKENDS)}")
+    if args.update_sources and backend != "tensorflow":
+        parser.error("the stored outputs come from TensorFlow, the default backend: run "
+                     "--update-sources without KERAS_BACKEND")
+    suffix = "" if backend == "tensorflow" else f"-{backend}"
+    args.out = args.out or BUILD / f"executed{suffix}"
+    args.summary = args.summary or BUILD / f"summary{suffix}.json"
 
     notebooks = find_notebooks(args.notebooks)
     if not notebooks:
