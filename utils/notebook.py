@@ -13,6 +13,7 @@ from importlib import metadata
 from numbers import Real
 from pathlib import Path
 
+from utils import machine
 from utils.paths import NOTEBOOKS
 
 METRIC_MIME = "application/vnd.dl-course.metric+json"
@@ -93,32 +94,11 @@ def setup_notebook(seed: int = 42, *, keras: bool = True) -> None:
             raise RuntimeError(f"this course needs Keras 3, found {keras_module.__version__}")
         keras_module.utils.set_random_seed(seed)
         versions["keras"] = keras_module.__version__
-        versions |= backend_versions(keras_module.backend.backend())
+        name, module = machine.backend()
+        gpus = machine.gpu_count()
+        versions["backend"] = f"{name} {module.__version__}"
+        versions["device"] = f"{gpus} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores)"
     print(" | ".join(f"{k} {v}" for k, v in versions.items()) + f" | seed {seed}")
-
-
-def backend_versions(backend: str) -> dict[str, str]:
-    """Keras' backend (KERAS_BACKEND: tensorflow, jax or torch), its version and its devices."""
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = len(tf.config.list_physical_devices("GPU"))
-        version = tf.__version__
-    elif backend == "jax":
-        import jax
-
-        gpus = sum(device.platform == "gpu" for device in jax.devices())
-        version = jax.__version__
-    elif backend == "torch":
-        import torch
-
-        gpus = torch.cuda.device_count()
-        version = torch.__version__
-    else:
-        raise RuntimeError(f"KERAS_BACKEND={backend!r}: this course runs on tensorflow, jax or "
-                           "torch")
-    device = f"{gpus} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores)"
-    return {"backend": f"{backend} {version}", "device": device}
 
 
 def record(name: str, value: float) -> float:

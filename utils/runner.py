@@ -15,10 +15,9 @@ from typing import Any
 
 from utils.claims import CLAIM_MIME, MODE_VARIABLE, Mode
 from utils.exercises import code_cells, describe_error, first_error, strip_volatile
+from utils.machine import BACKENDS
 from utils.notebook import METRIC_MIME
 from utils.paths import BUILD, NOTEBOOKS
-
-BACKENDS = ("tensorflow", "jax", "torch")  # Keras 3 backends (KERAS_BACKEND; default tensorflow)
 
 
 def find_notebooks(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:

@@ -221,9 +221,11 @@ def compact_design_problem(model) -> str | None:
         return ("compile the model inside build_compact_cnn(): an optimizer, "
                 "loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True) and "
                 "metrics=['accuracy']")
+    import keras
+
     images = np.random.default_rng(54).random((2, 28, 28, 1)).astype(np.float32)
     try:
-        outputs = np.asarray(model(images), dtype=float)
+        outputs = np.asarray(keras.ops.convert_to_numpy(model(images)), dtype=float)
     except Exception as error:
         return f"the model could not run on 28x28x1 images ({type(error).__name__}: {error})"
     if outputs.shape != (2, 10):
