@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from utils import grading
+from utils import grading, paths
 
 BACKENDS = ["jax", "torch"]
 CHAPTER = "03"
@@ -58,3 +58,29 @@ def test_a_backend_keras_does_not_have_is_refused_with_the_choices(tmp_path):
                                                                 "KERAS_BACKEND": "mxnet"})
     assert done.returncode == 2 and "expected one of tensorflow, jax, torch" in done.stderr
     assert not any(tmp_path.iterdir())
+
+
+SCRIPTS = paths.NOTEBOOKS / "scripts"
+
+
+def test_keras_distribution_trains_data_parallel_over_two_host_devices(tmp_path):
+    """Chapter 07's third way, on JAX: one process, the CPU split into two XLA devices."""
+    out = tmp_path / "dp.json"
+    done = subprocess.run([sys.executable, str(SCRIPTS / "train_mnist_data_parallel.py"),
+                           "--devices", "2", "--epochs", "1", "--train-samples", "1024",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["replicas"] == 2 and len(result["devices"]) == 2
+    assert result["global_batch_size"] == 128 and result["images_per_second"] > 0
+    assert result["test_accuracy"] > 0.3  # one short epoch, well above chance (0.1)
+
+
+def test_keras_distribution_script_says_it_needs_jax(tmp_path):
+    done = subprocess.run([sys.executable, str(SCRIPTS / "train_mnist_data_parallel.py"),
+                           "--epochs", "1", "--out", str(tmp_path / "dp.json")],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    assert done.returncode != 0 and "runs on the JAX backend" in done.stderr
+    assert not (tmp_path / "dp.json").exists()

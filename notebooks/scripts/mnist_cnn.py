@@ -55,3 +55,38 @@ def training_images_per_second(x, y, batch_size: int, *, jit_compile: bool = Fal
     start = time.perf_counter()
     model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
     return n / (time.perf_counter() - start)
+
+
+def one_process_arguments(description: str, argv: list[str] | None = None):
+    """The options of the one-process scripts, the Horovod script's where they share one."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--devices", type=int, default=2, help="devices to split the CPU into "
+                        "(without GPUs; with GPUs, every visible one is used)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=64, help="examples per replica")
+    parser.add_argument("--base-lr", type=float, default=0.02, help="rate for one replica")
+    parser.add_argument("--train-samples", type=int, default=60_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if min(args.devices, args.epochs, args.batch_size, args.train_samples) < 1:
+        parser.error("--devices, --epochs, --batch-size and --train-samples must be positive")
+    return args
+
+
+def one_process_result(model, x, x_test, y_test, *, replicas: int, devices: list[str],
+                       epochs: int, global_batch_size: int, epoch_seconds: list[float]) -> dict:
+    """What the one-process scripts (MirroredStrategy, keras.distribution) report, as the
+    Horovod script does: throughput over the steady epochs, and test accuracy."""
+    import numpy as np
+
+    steady = epoch_seconds[1:] or epoch_seconds  # the first epoch also traces the step
+    logits = model.predict(x_test, batch_size=1000, verbose=0)
+    accuracy = float(np.mean(np.argmax(logits, 1) == y_test))
+    print(f"{replicas} replicas: test accuracy {accuracy:.4f}, "
+          f"{len(x) * len(steady) / sum(steady):.0f} images/s", flush=True)
+    return {"replicas": replicas, "devices": devices, "epochs": epochs,
+            "global_batch_size": global_batch_size, "epoch_seconds": epoch_seconds,
+            "images_per_second": len(x) * len(steady) / sum(steady), "test_accuracy": accuracy}

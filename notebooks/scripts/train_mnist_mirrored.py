@@ -8,12 +8,10 @@ has replicas to mirror; with GPUs it uses every visible GPU. Compare with train_
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -48,18 +46,9 @@ def train_with_mirrored_strategy(x, y, args):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--devices", type=int, default=2, help="logical CPU devices (no GPU)")
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=64, help="examples per replica")
-    parser.add_argument("--base-lr", type=float, default=0.02, help="rate for one replica")
-    parser.add_argument("--train-samples", type=int, default=60_000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
-    if min(args.devices, args.epochs, args.batch_size, args.train_samples) < 1:
-        parser.error("--devices, --epochs, --batch-size and --train-samples must be positive")
+    from mnist_cnn import one_process_arguments
 
+    args = one_process_arguments(__doc__.splitlines()[0], argv)
     import tensorflow as tf
 
     if not tf.config.list_physical_devices("GPU"):  # must happen before TensorFlow starts
@@ -67,23 +56,15 @@ def main(argv: list[str] | None = None) -> int:
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * args.devices)
     import keras
-    import numpy as np
-    from mnist_cnn import load_data
+    from mnist_cnn import load_data, one_process_result
 
     keras.utils.set_random_seed(args.seed)
     (x, y), (x_test, y_test) = load_data(args.train_samples)
     model, replicas, epoch_seconds = train_with_mirrored_strategy(x, y, args)
-    steady = epoch_seconds[1:] or epoch_seconds  # the first epoch also traces the graph
-    accuracy = float(np.mean(np.argmax(model.predict(x_test, batch_size=1000, verbose=0), 1)
-                             == y_test))
-    result = {"replicas": replicas, "devices": [d.name for d in tf.config.list_logical_devices()
-                                                 if d.device_type in ("CPU", "GPU")],
-              "epochs": args.epochs, "global_batch_size": args.batch_size * replicas,
-              "epoch_seconds": epoch_seconds,
-              "images_per_second": len(x) * len(steady) / sum(steady),
-              "test_accuracy": accuracy}
-    print(f"{replicas} replicas: test accuracy {accuracy:.4f}, "
-          f"{result['images_per_second']:.0f} images/s", flush=True)
+    devices = [d.name for d in tf.config.list_logical_devices() if d.device_type in ("CPU", "GPU")]
+    result = one_process_result(model, x, x_test, y_test, replicas=replicas, devices=devices,
+                                epochs=args.epochs, global_batch_size=args.batch_size * replicas,
+                                epoch_seconds=epoch_seconds)
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -1,0 +1,68 @@
+"""The chapter 07 training with Keras' own data parallelism, keras.distribution on JAX.
+
+    KERAS_BACKEND=jax python train_mnist_data_parallel.py --devices 2 --epochs 1 --out dp.json
+
+One process, several devices, like train_mnist_mirrored.py, but through Keras 3's distribution
+API (`keras.distribution.DataParallel`), which works on the JAX backend. With GPUs, every
+visible GPU is a device. Without, XLA splits the CPU into `--devices` host devices
+(XLA_FLAGS=--xla_force_host_platform_device_count, set here before JAX starts). Compare with
+train_mnist_hvd.py (Horovod, one process per device).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def train_with_data_parallel(x, y, args):
+    """model.fit under keras.distribution.DataParallel: the variables replicated on every
+    device, each global batch split along its first axis."""
+    import keras
+    from mnist_cnn import build_cnn
+    from train_mnist_hvd import cross_entropy
+
+    from utils.training import EpochTimer
+
+    devices = keras.distribution.list_devices()  # every GPU, or the host devices
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    replicas = len(devices)
+    model = build_cnn()  # created under the distribution: its variables live on every device
+    model.compile(optimizer=keras.optimizers.SGD(args.base_lr * replicas, momentum=0.9),
+                  loss=cross_entropy(model), metrics=["accuracy"])
+    timer = EpochTimer()
+    # fit shards each global batch over the devices; XLA inserts the gradient all-reduce
+    model.fit(x, y, batch_size=args.batch_size * replicas, epochs=args.epochs, verbose=0,
+              callbacks=[timer])
+    return model, devices, timer.seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mnist_cnn import one_process_arguments, one_process_result
+
+    args = one_process_arguments(__doc__.splitlines()[0], argv)
+    if os.environ.setdefault("KERAS_BACKEND", "jax") != "jax":
+        sys.exit(f"keras.distribution runs on the JAX backend here; KERAS_BACKEND is "
+                 f"{os.environ['KERAS_BACKEND']!r}")
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_"
+                               f"device_count={args.devices}").strip()  # CPU only; before JAX
+    import keras
+    from mnist_cnn import load_data
+
+    keras.utils.set_random_seed(args.seed)
+    (x, y), (x_test, y_test) = load_data(args.train_samples)
+    model, devices, epoch_seconds = train_with_data_parallel(x, y, args)
+    for epoch, seconds in enumerate(epoch_seconds, start=1):
+        print(f"epoch {epoch}/{args.epochs}: {seconds:.1f} s", flush=True)
+    result = one_process_result(model, x, x_test, y_test, replicas=len(devices),
+                                devices=devices, epochs=args.epochs,
+                                global_batch_size=args.batch_size * len(devices),
+                                epoch_seconds=epoch_seconds)
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
