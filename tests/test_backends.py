@@ -84,3 +84,36 @@ def test_keras_distribution_script_says_it_needs_jax(tmp_path):
                           env={**os.environ, "KERAS_BACKEND": "tensorflow"})
     assert done.returncode != 0 and "runs on the JAX backend" in done.stderr
     assert not (tmp_path / "dp.json").exists()
+
+
+GPU_CHECK = paths.ROOT / "tools" / "gpu_check.sh"
+
+
+def test_the_gpu_check_carries_what_the_gpu_machine_lacks_within_its_64_mib(tmp_path):
+    """tools/gpu_check.sh prepare: Keras and its needs as Python 3.12 wheels, MNIST compressed;
+    with the repository they must fit the 64 MiB a call to the GPU machine carries."""
+    folder = tmp_path / "gpu"
+    done = subprocess.run(["bash", str(GPU_CHECK), "prepare", "3.12"], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "GPU_CHECK_DIR": str(folder),
+                                                       "PYTHON": sys.executable})
+    assert done.returncode == 0, done.stderr[-3000:]
+    wheels = sorted(path.name for path in (folder / "wheels").iterdir())
+    assert [name.split("-")[0] for name in wheels] == ["keras", "namex", "optree"], wheels
+    assert "cp312" in wheels[2]
+    carried = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    tracked = subprocess.run(["git", "-C", str(paths.ROOT), "ls-files", "-z"], capture_output=True,
+                             check=True).stdout.decode().split("\0")
+    carried += sum((paths.ROOT / name).stat().st_size for name in tracked
+                   if name and (paths.ROOT / name).is_file())
+    assert carried < 60 * 2**20, f"{carried / 2**20:.1f} MiB"
+    from utils.data import load_mnist
+
+    (x_train, _), (x_test, _) = load_mnist(folder / "data", verbose=False)  # verified arrays
+    assert len(x_train) == 60_000 and len(x_test) == 10_000
+
+
+def test_the_gpu_check_says_to_prepare_first(tmp_path):
+    done = subprocess.run(["bash", str(GPU_CHECK), "run", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "GPU_CHECK_DIR": str(tmp_path / "none")})
+    assert done.returncode == 2 and "gpu_check.sh prepare" in done.stderr
