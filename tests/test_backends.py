@@ -117,3 +117,11 @@ def test_the_gpu_check_says_to_prepare_first(tmp_path):
                           capture_output=True, text=True, timeout=60,
                           env={**os.environ, "GPU_CHECK_DIR": str(tmp_path / "none")})
     assert done.returncode == 2 and "gpu_check.sh prepare" in done.stderr
+
+
+def test_the_gpu_check_never_empties_a_folder_it_did_not_make(tmp_path):
+    (tmp_path / "thesis.tex").write_text("months of work")
+    done = subprocess.run(["bash", str(GPU_CHECK), "prepare"], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "GPU_CHECK_DIR": str(tmp_path)})
+    assert done.returncode == 2 and "holds other files" in done.stderr
+    assert (tmp_path / "thesis.tex").read_text() == "months of work"

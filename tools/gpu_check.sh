@@ -19,7 +19,11 @@ WHEELS=("$KERAS" namex==0.1.0 optree==0.20.0)  # keras' needs the GPU machine do
 case "${1:-}" in
 prepare)
     python_version=${2:-3.12}
-    rm -rf "$GPU_DIR" && mkdir -p "$GPU_DIR/wheels" "$GPU_DIR/data"
+    if [ -d "$GPU_DIR" ] && find "$GPU_DIR" -mindepth 1 -maxdepth 1 ! -name wheels ! -name data | grep -q .; then
+        echo "$GPU_DIR holds other files; name an empty or new folder with GPU_CHECK_DIR" >&2
+        exit 2
+    fi
+    rm -rf "$GPU_DIR/wheels" "$GPU_DIR/data" && mkdir -p "$GPU_DIR/wheels" "$GPU_DIR/data"
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version "$python_version" \
         --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
         --platform manylinux2014_x86_64 -d "$GPU_DIR/wheels" "${WHEELS[@]}"
