@@ -125,3 +125,31 @@ def test_the_gpu_check_never_empties_a_folder_it_did_not_make(tmp_path):
                           timeout=60, env={**os.environ, "GPU_CHECK_DIR": str(tmp_path)})
     assert done.returncode == 2 and "holds other files" in done.stderr
     assert (tmp_path / "thesis.tex").read_text() == "months of work"
+
+
+GRADIENT_CHECK = """
+import keras, numpy as np
+from utils.training import gradients
+rng = np.random.default_rng(0)
+x, W1, W2 = (rng.normal(size=shape).astype("float32") for shape in [(5, 4), (4, 3), (3, 1)])
+hidden = keras.layers.Dense(3, activation="tanh", use_bias=False)
+out = keras.layers.Dense(1, use_bias=False)
+net = keras.Sequential([keras.Input(shape=(4,)), hidden, out])
+hidden.kernel.assign(W1)
+out.kernel.assign(W2)
+got = gradients(lambda: keras.ops.mean(net(x) ** 2), [hidden.kernel, out.kernel])
+h = np.tanh(x @ W1)
+d_y = 2 * (h @ W2) / len(x)
+d_z = (d_y @ W2.T) * (1 - h ** 2)
+for mine, want in zip(got, [x.T @ d_z, h.T @ d_y], strict=True):
+    assert np.allclose(keras.ops.convert_to_numpy(mine), want, rtol=1e-4, atol=1e-6)
+print("gradients match", keras.backend.backend())
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", *BACKENDS])
+def test_gradients_are_the_chain_rules_on_every_backend(backend):
+    done = subprocess.run([sys.executable, "-c", GRADIENT_CHECK], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "KERAS_BACKEND": backend},
+                          cwd=paths.ROOT)
+    assert done.returncode == 0 and f"gradients match {backend}" in done.stdout, done.stderr[-2000:]

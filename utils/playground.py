@@ -154,6 +154,10 @@ def predict_proba(model: Any, X: Any) -> np.ndarray:
         out = model.predict_proba(X)
     elif callable(model):  # Keras models (a direct call: no per-shape retracing) and functions
         out = model(X)
+        if hasattr(model, "layers"):  # a Keras model answers in its backend's tensors
+            import keras
+
+            out = keras.ops.convert_to_numpy(out)
     elif hasattr(model, "predict"):
         out = model.predict(X)
     else:

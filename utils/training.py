@@ -5,6 +5,9 @@ imported by the later ones (the data preparation, `to_vectors` and `to_images`, 
   gets out of this machine, the yardstick every later timing is compared with.
 - `EpochTimer`: the wall time of every epoch of `fit` (chapters 03 to 06).
 - `seeds_cnn` (chapter 06): the two-stage CNN of the course's sources.
+- `steps_per_call`: how many training steps `fit` runs per call into its compiled step.
+- `gradients`: the gradient of a loss with respect to Keras variables, with the backend's own
+  autodiff (TensorFlow's GradientTape, jax.grad or torch.autograd; chapter 04 shows the tape).
 """
 
 from __future__ import annotations
@@ -58,3 +61,36 @@ def seeds_cnn(dropout: float = 0.0, dtype=None, name: str = "seeds_cnn"):
         *([layers.Dropout(dropout, name="dropout", dtype=dtype)] if dropout else []),
         layers.Dense(10, name="logits", dtype="float32" if dtype else None),
     ], name=name)
+
+
+def steps_per_call(steps: int) -> int:
+    """For `compile(steps_per_execution=...)`: `steps` training steps per call into the compiled
+    step, which saves Python's overhead for small models; 1 on PyTorch's backend, which runs
+    its steps one at a time and accepts no other value."""
+    return 1 if keras.backend.backend() == "torch" else steps
+
+
+def gradients(loss_fn, variables):
+    """The gradients of `loss_fn()` (a scalar, computed from Keras layers) with respect to
+    `variables` (built Keras variables, such as `layer.kernel`), one per variable, by the
+    autodiff of Keras' backend."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = loss_fn()
+        return tape.gradient(loss, [variable.value for variable in variables])
+    if backend == "jax":
+        import jax
+
+        def loss_of(values):  # JAX differentiates functions of arrays: the variables' values
+            with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
+                return loss_fn()
+
+        return jax.grad(loss_of)([variable.value for variable in variables])
+    if backend == "torch":
+        import torch
+
+        return list(torch.autograd.grad(loss_fn(), [variable.value for variable in variables]))
+    raise RuntimeError(f"no autodiff for Keras backend {backend!r}")
