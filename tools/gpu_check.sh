@@ -6,20 +6,21 @@
 #   tools/gpu_check.sh prepare [PYTHON_VERSION]   here: the wheels the GPU machine lacks (Keras
 #                                                 and its pure-Python needs) and MNIST, in .gpu/
 #   tools/gpu_check.sh run OUT_DIR [--quick]      there: install the wheels aside (not into its
-#                                                 Python), run the check, write OUT_DIR/gpu_check.json
+#                                                 Python), run the check, write its JSON to OUT_DIR
 #
 # Tested on a CPU with `JAX_PLATFORMS=cpu tools/gpu_check.sh run OUT --quick` after
 # `tools/gpu_check.sh prepare 3.11`, in a venv holding only what the GPU machine has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-GPU_DIR=$(realpath -m "${GPU_CHECK_DIR:-.gpu}")  # what travels to the GPU machine (git ignores .gpu/)
+GPU_DIR=$(realpath -m "${GPU_CHECK_DIR:-.gpu}")  # what travels there (git ignores .gpu/)
 KERAS=$(grep -E '^keras==' requirements.txt)
 WHEELS=("$KERAS" namex==0.1.0 optree==0.20.0)  # keras' needs the GPU machine does not have
 
 case "${1:-}" in
 prepare)
     python_version=${2:-3.12}
-    if [ -d "$GPU_DIR" ] && find "$GPU_DIR" -mindepth 1 -maxdepth 1 ! -name wheels ! -name data | grep -q .; then
+    if [ -d "$GPU_DIR" ] && find "$GPU_DIR" -mindepth 1 -maxdepth 1 ! -name wheels ! -name data \
+            | grep -q .; then
         echo "$GPU_DIR holds other files; name an empty or new folder with GPU_CHECK_DIR" >&2
         exit 2
     fi
@@ -44,9 +45,13 @@ PY
 run)
     out=${2:?usage: tools/gpu_check.sh run OUT_DIR [--quick]}
     shift 2
-    [ -d "$GPU_DIR/wheels" ] || { echo "no $GPU_DIR/wheels: run 'tools/gpu_check.sh prepare' first" >&2; exit 2; }
+    if [ ! -d "$GPU_DIR/wheels" ]; then
+        echo "no $GPU_DIR/wheels: run 'tools/gpu_check.sh prepare' first" >&2
+        exit 2
+    fi
     site=$(mktemp -d)
-    python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" "$GPU_DIR"/wheels/*.whl
+    python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" \
+        "$GPU_DIR"/wheels/*.whl
     mkdir -p "$out"
     PYTHONPATH="$site:$PWD" KERAS_BACKEND=jax COURSE_DATA_DIR="$GPU_DIR/data" \
         PYTHONUNBUFFERED=1 python3 tools/gpu_check.py --out "$out/gpu_check.json" "$@"
