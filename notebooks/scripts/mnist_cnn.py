@@ -76,17 +76,23 @@ def one_process_arguments(description: str, argv: list[str] | None = None):
     return args
 
 
-def one_process_result(model, x, x_test, y_test, *, replicas: int, devices: list[str],
-                       epochs: int, global_batch_size: int, epoch_seconds: list[float]) -> dict:
+def one_process_report(model, x, x_test, y_test, out: Path | None, *, replicas: int,
+                       devices: list[str], epochs: int, global_batch_size: int,
+                       epoch_seconds: list[float]) -> None:
     """What the one-process scripts (MirroredStrategy, keras.distribution) report, as the
-    Horovod script does: throughput over the steady epochs, and test accuracy."""
+    Horovod script does: throughput over the steady epochs and test accuracy, printed, and
+    written as JSON to `out` if given."""
+    import json
+
     import numpy as np
 
     steady = epoch_seconds[1:] or epoch_seconds  # the first epoch also traces the step
     logits = model.predict(x_test, batch_size=1000, verbose=0)
     accuracy = float(np.mean(np.argmax(logits, 1) == y_test))
-    print(f"{replicas} replicas: test accuracy {accuracy:.4f}, "
-          f"{len(x) * len(steady) / sum(steady):.0f} images/s", flush=True)
-    return {"replicas": replicas, "devices": devices, "epochs": epochs,
+    rate = len(x) * len(steady) / sum(steady)
+    print(f"{replicas} replicas: test accuracy {accuracy:.4f}, {rate:.0f} images/s", flush=True)
+    if out:
+        out.write_text(json.dumps({
+            "replicas": replicas, "devices": devices, "epochs": epochs,
             "global_batch_size": global_batch_size, "epoch_seconds": epoch_seconds,
-            "images_per_second": len(x) * len(steady) / sum(steady), "test_accuracy": accuracy}
+            "images_per_second": rate, "test_accuracy": accuracy}, indent=1) + "\n")

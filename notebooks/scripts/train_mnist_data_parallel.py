@@ -11,7 +11,6 @@ train_mnist_hvd.py (Horovod, one process per device).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -39,7 +38,7 @@ def train_with_data_parallel(x, y, args):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mnist_cnn import one_process_arguments, one_process_result
+    from mnist_cnn import one_process_arguments, one_process_report
 
     args = one_process_arguments(__doc__.splitlines()[0], argv)
     if os.environ.setdefault("KERAS_BACKEND", "jax") != "jax":
@@ -55,12 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     model, devices, epoch_seconds = train_with_data_parallel(x, y, args)
     for epoch, seconds in enumerate(epoch_seconds, start=1):
         print(f"epoch {epoch}/{args.epochs}: {seconds:.1f} s", flush=True)
-    result = one_process_result(model, x, x_test, y_test, replicas=len(devices),
-                                devices=devices, epochs=args.epochs,
-                                global_batch_size=args.batch_size * len(devices),
-                                epoch_seconds=epoch_seconds)
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    one_process_report(model, x, x_test, y_test, args.out, replicas=len(devices),
+                       devices=devices, epochs=args.epochs, epoch_seconds=epoch_seconds,
+                       global_batch_size=args.batch_size * len(devices))
     return 0
 
 

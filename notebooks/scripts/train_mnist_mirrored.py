@@ -8,7 +8,6 @@ has replicas to mirror; with GPUs it uses every visible GPU. Compare with train_
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -56,17 +55,15 @@ def main(argv: list[str] | None = None) -> int:
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * args.devices)
     import keras
-    from mnist_cnn import load_data, one_process_result
+    from mnist_cnn import load_data, one_process_report
 
     keras.utils.set_random_seed(args.seed)
     (x, y), (x_test, y_test) = load_data(args.train_samples)
     model, replicas, epoch_seconds = train_with_mirrored_strategy(x, y, args)
     devices = [d.name for d in tf.config.list_logical_devices() if d.device_type in ("CPU", "GPU")]
-    result = one_process_result(model, x, x_test, y_test, replicas=replicas, devices=devices,
-                                epochs=args.epochs, global_batch_size=args.batch_size * replicas,
-                                epoch_seconds=epoch_seconds)
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    one_process_report(model, x, x_test, y_test, args.out, replicas=replicas, devices=devices,
+                       epochs=args.epochs, global_batch_size=args.batch_size * replicas,
+                       epoch_seconds=epoch_seconds)
     return 0
 
 
