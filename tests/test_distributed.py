@@ -117,6 +117,22 @@ def test_job_output_helpers_pick_a_ranks_lines_and_the_first_real_error():
     assert distributed.first_rank_error("[0]<stdout>:all good") is None
 
 
+def test_a_failed_script_is_told_by_its_signal_its_fatal_line_and_its_last_lines():
+    """What a script that XLA aborts prints: absl's fatal line, then a long stack trace."""
+    done = subprocess.run([sys.executable, "-c", "import os, sys\n"
+                           "print('F1206 19:34:48.255607 4126 rendezvous.cc:161] Termination "
+                           "timeout', file=sys.stderr)\n"
+                           "print('\\n'.join(f'    @ frame {i}' for i in range(40)),"
+                           " file=sys.stderr)\n"
+                           "os.abort()"], capture_output=True, text=True)
+    message = distributed.script_failure("late.py", done.returncode, done.stdout + done.stderr)
+    lines = message.splitlines()
+    assert lines[0] == "late.py failed with signal SIGABRT; its last words:"
+    assert lines[1].startswith("F1206") and lines[1].endswith("Termination timeout")
+    assert lines[2:] == [f"    @ frame {i}" for i in range(34, 40)]
+    assert distributed.how_it_ended(2) == "exit code 2"
+
+
 def test_the_training_scripts_throughput_is_its_fastest_stretch_between_validation_checks():
     spec = importlib.util.spec_from_file_location("train_mnist_hvd", TRAINING_SCRIPT)
     script = importlib.util.module_from_spec(spec)

@@ -289,3 +289,22 @@ def test_every_chapter_fits_a_learners_afternoon(path):
     minutes = learner_time.estimate(path)
     assert minutes["exercises"] > 0 and minutes["reading"] > 0
     assert minutes["total"] <= learner_time.GOAL_MINUTES, minutes
+
+
+def test_make_test_runs_beside_the_unit_tests_only_chapters_whose_claims_are_not_timings():
+    split = {name: re.search(rf"^{name}\s*:=\s*(.*)$", MAKEFILE, re.M).group(1).split()
+             for name in ("UNTIMED_CHAPTERS", "TIMED_CHAPTERS")}
+    every = [path.name[:2] for path in NOTEBOOK_PATHS]
+    assert sorted(split["UNTIMED_CHAPTERS"] + split["TIMED_CHAPTERS"]) == every
+    # the words of the chapters' timing claims (01, 02, 03, 04, 06): measured against the clock
+    timing = re.compile(r"\bfaster\b|slower than|images/s|FLOP/s|per second|outruns|costs more "
+                        r"than|time per (epoch|step)|speedup", re.I)
+    claims = {path.name[:2]: runner.claims_of(json.loads(path.read_text()))
+              for path in NOTEBOOK_PATHS}
+    for chapter in split["TIMED_CHAPTERS"]:
+        assert any(timing.search(c["sentence"] + " " + " ".join(c["values"]))
+                   for c in claims[chapter]), chapter  # the pattern knows each chapter's words
+    for chapter in split["UNTIMED_CHAPTERS"]:
+        for claim in claims[chapter]:
+            assert not timing.search(claim["sentence"] + " " + " ".join(claim["values"])), (
+                chapter, claim["sentence"])

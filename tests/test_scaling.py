@@ -159,3 +159,41 @@ def test_variants_share_the_data_and_override_the_training_scripts_options(tmp_p
                 variants.parse_args(["--val-samples", "200", *bad, "--out", "v.json"])
     finally:
         sys.path.remove(str(SCRIPTS))
+
+
+def _one_device(x, y, args):
+    """A docstring is not code."""
+    import keras
+
+    model = keras.Sequential([keras.layers.Dense(10)])  # a comment is not code either
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, y, batch_size=args.batch_size,
+              epochs=args.epochs)  # one call over two lines is one statement
+    return model
+
+
+def _mirrored(x, y, args):
+    import tensorflow as tf
+
+    strategy = tf.distribute.MirroredStrategy()
+    with strategy.scope():
+        model = keras.Sequential([keras.layers.Dense(10)])  # noqa: F821
+        model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs)
+    return model, strategy
+
+
+def test_changed_lines_counts_statements_not_formatting_comments_imports_or_returns():
+    assert scaling.code_lines(_one_device)[-1] == (
+        "model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs)")
+    assert scaling.changed_lines(_one_device, _one_device) == 0
+    # strategy =, with ..., and the two indented lines rewritten under it
+    assert scaling.changed_lines(_one_device, _mirrored) == 4
+
+
+def test_the_chapters_data_parallel_versions_change_a_handful_of_lines():
+    one_device = _script("mnist_cnn").train_on_one_device
+    for version in (_script("train_mnist_hvd").train_with_fit,
+                    _script("train_mnist_mirrored").train_with_mirrored_strategy,
+                    _script("train_mnist_data_parallel").train_with_data_parallel):
+        assert 3 <= scaling.changed_lines(one_device, version) <= 10, version

@@ -306,6 +306,25 @@ def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(kept[-lines:])
 
 
+# absl's fatal log lines (XLA's, TensorFlow's) begin F<month><day>; they, or the C++ runtime's
+# and Python's last words, come before a long stack trace
+_FATAL_LINE_STARTS = ("F0", "F1", "terminate called", "Fatal Python error")
+
+
+def how_it_ended(returncode: int) -> str:
+    """'exit code 1', or the signal that ended the process: 'signal SIGABRT' for -6."""
+    return (f"signal {signal.Signals(-returncode).name}" if returncode < 0
+            else f"exit code {returncode}")
+
+
+def script_failure(script: str, returncode: int, output: str) -> str:
+    """Why a script run in a subprocess failed: how it ended, its first fatal log lines, its
+    last lines (start-up banners left out)."""
+    fatal = [line for line in output.splitlines() if line.startswith(_FATAL_LINE_STARTS)]
+    return (f"{script} failed with {how_it_ended(returncode)}; its last words:\n"
+            + "\n".join([*fatal[:2], _tail(output, 6)]))
+
+
 def _failure_message(np: int, what: str, output: str) -> str:
     cause = first_rank_error(output)
     return (f"horovodrun -np {np} {what}." + (f"\nFirst error: {cause}" if cause else "")
@@ -371,6 +390,6 @@ def horovodrun(command: Sequence[str], np: int, *, hosts: str | None = None,
     result = subprocess.CompletedProcess(args, process.returncode, output, None)
     result.seconds = time.perf_counter() - start
     if check and process.returncode != 0:
-        raise HorovodJobError(_failure_message(np, f"failed with exit code {process.returncode}",
-                                               output), output, process.returncode)
+        what = f"failed with {how_it_ended(process.returncode)}"
+        raise HorovodJobError(_failure_message(np, what, output), output, process.returncode)
     return result

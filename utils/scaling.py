@@ -182,3 +182,30 @@ def plot_time_to_accuracy(runs: Sequence[Run], target: float) -> None:
            title="Time-to-accuracy")
     _legend_below(ax)
     plt.show()
+
+
+def code_lines(function: Callable) -> list[str]:
+    """The statements of a function's body, one per line as `ast.unparse` writes them: no
+    signature, docstring, imports, final `return`, comments or blank lines; a call split over
+    several lines counts once."""
+    import ast
+    import inspect
+    import textwrap
+
+    body = ast.parse(textwrap.dedent(inspect.getsource(function))).body[0].body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the docstring
+    if body and isinstance(body[-1], ast.Return):
+        body = body[:-1]  # what a function hands back is its caller's business
+    return [line for statement in body if not isinstance(statement, ast.Import | ast.ImportFrom)
+            for line in ast.unparse(statement).splitlines()]
+
+
+def changed_lines(before: Callable, after: Callable) -> int:
+    """How many statement lines (`code_lines`) `after` adds to, removes from or rewrites in
+    `before`, counted by difflib; a rewritten block counts its longer side."""
+    import difflib
+
+    matcher = difflib.SequenceMatcher(a=code_lines(before), b=code_lines(after), autojunk=False)
+    return sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+               if tag != "equal")

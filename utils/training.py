@@ -6,8 +6,11 @@ imported by the later ones (the data preparation, `to_vectors` and `to_images`, 
 - `EpochTimer`: the wall time of every epoch of `fit` (chapters 03 to 06).
 - `seeds_cnn` (chapter 06): the two-stage CNN of the course's sources.
 - `steps_per_call`: how many training steps `fit` runs per call into its compiled step.
-- `gradients`: the gradient of a loss with respect to Keras variables, with the backend's own
-  autodiff (TensorFlow's GradientTape, jax.grad or torch.autograd; chapter 04 shows the tape).
+- `gradients`, `loss_and_gradients`, `value_and_derivative` and `jacobian`: derivatives by the
+  backend's own autodiff (TensorFlow's GradientTape, jax.grad or torch.autograd; chapter 04
+  shows how each one spells it).
+- `compiled_step` (chapter 04): a hand-written training step compiled into one graph, as `fit`
+  compiles its own (on TensorFlow and JAX; PyTorch runs it as written).
 """
 
 from __future__ import annotations
@@ -70,27 +73,98 @@ def steps_per_call(steps: int) -> int:
     return 1 if keras.backend.backend() == "torch" else steps
 
 
-def gradients(loss_fn, variables):
-    """The gradients of `loss_fn()` (a scalar, computed from Keras layers) with respect to
-    `variables` (built Keras variables, such as `layer.kernel`), one per variable, by the
-    autodiff of Keras' backend."""
+def compiled_step(variables):
+    """A decorator: the training step it decorates (a function of no arguments that updates
+    `variables`, Keras variables, and returns a value) compiled into one graph, as `fit`
+    compiles its own: `tf.function` on TensorFlow; `jax.jit` on JAX, of the step made stateless
+    (the variables' values go in, their new values come out and are assigned); on PyTorch the
+    step itself, run operation by operation, as PyTorch's `fit` runs it."""
+    variables = list(variables)
     backend = keras.backend.backend()
+
+    def compile_(step):
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return tf.function(step)
+        if backend != "jax":
+            return step
+        import jax
+
+        @jax.jit
+        def stateless(values):
+            mapping = list(zip(variables, values, strict=True))
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                result = step()
+            return result, [scope.get_current_value(variable) for variable in variables]
+
+        def run():
+            result, new_values = stateless([variable.value for variable in variables])
+            for variable, value in zip(variables, new_values, strict=True):
+                variable.assign(value)
+            return result
+
+        return run
+
+    return compile_
+
+
+def loss_and_gradients(loss_fn, variables):
+    """`loss_fn()` (computed from Keras variables and layers) and its gradients with respect to
+    `variables` (built Keras variables, such as `layer.kernel`), one per variable, by the
+    autodiff of Keras' backend. A loss with several values (one per point, say) is
+    differentiated as their sum, as TensorFlow's tape does: where each value depends on its own
+    entry of a variable only, that entry's gradient is that value's slope."""
+    backend = keras.backend.backend()
+    values = [variable.value for variable in variables]
     if backend == "tensorflow":
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            loss = loss_fn()
-        return tape.gradient(loss, [variable.value for variable in variables])
+            loss = keras.ops.convert_to_tensor(loss_fn())
+        return loss, tape.gradient(loss, values)
     if backend == "jax":
         import jax
 
-        def loss_of(values):  # JAX differentiates functions of arrays: the variables' values
+        def summed(values):  # JAX differentiates functions of arrays: the variables' values
             with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
-                return loss_fn()
+                loss = keras.ops.convert_to_tensor(loss_fn())
+            return keras.ops.sum(loss), loss
 
-        return jax.grad(loss_of)([variable.value for variable in variables])
+        (_, loss), grads = jax.value_and_grad(summed, has_aux=True)(values)
+        return loss, grads
     if backend == "torch":
         import torch
 
-        return list(torch.autograd.grad(loss_fn(), [variable.value for variable in variables]))
+        loss = keras.ops.convert_to_tensor(loss_fn())
+        return loss.detach(), list(torch.autograd.grad(loss.sum(), values))
     raise RuntimeError(f"no autodiff for Keras backend {backend!r}")
+
+
+def gradients(loss_fn, variables):
+    """The gradients of `loss_fn()` (a loss computed from Keras layers) with respect to
+    `variables` (built Keras variables, such as `layer.kernel`), one per variable: the second
+    half of `loss_and_gradients`."""
+    return loss_and_gradients(loss_fn, variables)[1]
+
+
+def value_and_derivative(function, x):
+    """`function(x)` and its derivative with respect to the array `x`, as NumPy arrays, by
+    `loss_and_gradients`: the gradient of the sum of the function's values, which for a
+    function applied entry by entry (an activation, the loss of each point) is every entry's
+    own slope."""
+    variable = keras.Variable(x)
+    value, (derivative,) = loss_and_gradients(lambda: function(variable), [variable])
+    return keras.ops.convert_to_numpy(value), keras.ops.convert_to_numpy(derivative)
+
+
+def jacobian(function, x):
+    """The matrix of derivatives of the vector `function(x)` with respect to the vector `x`, as
+    a NumPy array: row i is the gradient of value i (by `gradients`), column j is entry j."""
+    variable = keras.Variable(x)
+
+    def row(i):
+        return gradients(lambda: function(variable)[i], [variable])[0]
+
+    count = keras.ops.shape(function(variable))[0]
+    return np.stack([keras.ops.convert_to_numpy(row(i)) for i in range(count)])

@@ -57,6 +57,23 @@ def training_images_per_second(x, y, batch_size: int, *, jit_compile: bool = Fal
     return n / (time.perf_counter() - start)
 
 
+def train_on_one_device(x, y, args):
+    """model.fit on one device: the training that chapter 07's three data-parallel versions
+    start from (it counts the lines each one changes)."""
+    import keras
+    from train_mnist_hvd import cross_entropy  # from logits, unless the CNN ends in a softmax
+
+    from utils.training import EpochTimer
+
+    model = build_cnn()
+    model.compile(optimizer=keras.optimizers.SGD(args.base_lr, momentum=0.9),
+                  loss=cross_entropy(model), metrics=["accuracy"])
+    timer = EpochTimer()
+    model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, verbose=0,
+              callbacks=[timer])
+    return model, timer.seconds
+
+
 def one_process_arguments(description: str, argv: list[str] | None = None):
     """The options of the one-process scripts, the Horovod script's where they share one."""
     import argparse
@@ -80,12 +97,14 @@ def one_process_report(model, x, x_test, y_test, out: Path | None, *, replicas: 
                        devices: list[str], epochs: int, global_batch_size: int,
                        epoch_seconds: list[float]) -> None:
     """What the one-process scripts (MirroredStrategy, keras.distribution) report, as the
-    Horovod script does: throughput over the steady epochs and test accuracy, printed, and
-    written as JSON to `out` if given."""
+    Horovod script does: time per epoch, throughput over the steady epochs and test accuracy,
+    printed, and written as JSON to `out` if given."""
     import json
 
     import numpy as np
 
+    for epoch, seconds in enumerate(epoch_seconds, start=1):
+        print(f"epoch {epoch}/{epochs}: {seconds:.1f} s", flush=True)
     steady = epoch_seconds[1:] or epoch_seconds  # the first epoch also traces the step
     logits = model.predict(x_test, batch_size=1000, verbose=0)
     accuracy = float(np.mean(np.argmax(logits, 1) == y_test))

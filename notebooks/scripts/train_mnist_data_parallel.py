@@ -37,6 +37,24 @@ def train_with_data_parallel(x, y, args):
     return model, devices, timer.seconds
 
 
+def host_device_flags(devices: int) -> list[str]:
+    """XLA flags that split the CPU into `devices` host devices (set before JAX starts; GPUs
+    ignore them).
+
+    Host devices are threads of one process, and XLA:CPU ends the whole process when one of
+    them waits a minute for the others at a gradient all-reduce (a warning at 20 s, the end 40 s
+    later). On a machine busy with other work that can be a delay, not a deadlock, so allow 5
+    minutes more (jaxlib 0.8 and later know the flag; older ones, such as Colab's 0.7, refuse
+    unknown flags).
+    """
+    from importlib.metadata import version
+
+    flags = [f"--xla_force_host_platform_device_count={devices}"]
+    if tuple(int(part) for part in version("jaxlib").split(".")[:2]) >= (0, 8):
+        flags.append("--xla_cpu_collective_call_terminate_timeout_seconds=300")
+    return flags
+
+
 def main(argv: list[str] | None = None) -> int:
     from mnist_cnn import one_process_arguments, one_process_report
 
@@ -44,16 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.setdefault("KERAS_BACKEND", "jax") != "jax":
         sys.exit(f"keras.distribution runs on the JAX backend here; KERAS_BACKEND is "
                  f"{os.environ['KERAS_BACKEND']!r}")
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_"
-                               f"device_count={args.devices}").strip()  # CPU only; before JAX
+    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""),
+                                        *host_device_flags(args.devices)]).strip()
     import keras
     from mnist_cnn import load_data
 
+    # keras.utils.set_random_seed also seeds TensorFlow, importing it if installed: a second
+    # runtime, with thread pools of its own, in this JAX process. Mark it absent instead.
+    sys.modules.setdefault("tensorflow", None)
     keras.utils.set_random_seed(args.seed)
     (x, y), (x_test, y_test) = load_data(args.train_samples)
     model, devices, epoch_seconds = train_with_data_parallel(x, y, args)
-    for epoch, seconds in enumerate(epoch_seconds, start=1):
-        print(f"epoch {epoch}/{args.epochs}: {seconds:.1f} s", flush=True)
     one_process_report(model, x, x_test, y_test, args.out, replicas=len(devices),
                        devices=devices, epochs=args.epochs, epoch_seconds=epoch_seconds,
                        global_batch_size=args.batch_size * len(devices))

@@ -192,19 +192,12 @@ class Progress:
                     + (f", validation accuracy {self.curve[-1][2]:.4f}" if self.curve else ""))
 
 
-def train_with_fit(model, x, y, args, lr, hvd, progress):
-    """model.fit with Horovod's Keras API (`hvd` is utils.horovod_keras, Horovod's names)."""
+def progress_report(progress, args, hvd):
+    """A Keras callback that drives rank 0's Progress: the clock, the validation curve, and one
+    line per epoch. Instrumentation for the chapter, not part of Horovod's recipe."""
     import keras
 
-    optimizer = hvd.DistributedOptimizer(
-        keras.optimizers.SGD(lr, momentum=0.9),
-        backward_passes_per_step=args.backward_passes_per_step,  # allreduce every K passes
-        average_aggregated_gradients=True,  # apply the mean of the K gradients
-        compression=compression(args, hvd))  # float16 on the wire with --compression fp16
-    model.compile(optimizer=optimizer, loss=cross_entropy(model),
-                  metrics=["accuracy"], jit_compile=False)  # Horovod's ops cannot run in XLA
-
-    class Report(keras.callbacks.Callback):  # the clock, the validation curve, one line an epoch
+    class Report(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             progress.start()
             self.last = (keras.ops.convert_to_numpy(self.model.trainable_weights[-1])
@@ -223,6 +216,21 @@ def train_with_fit(model, x, y, args, lr, hvd, progress):
         def on_epoch_end(self, epoch, logs=None):
             progress.end_epoch(epoch, args.epochs, logs["loss"], logs["accuracy"])
 
+    return Report()
+
+
+def train_with_fit(model, x, y, args, lr, hvd, progress):
+    """model.fit with Horovod's Keras API (`hvd` is utils.horovod_keras, Horovod's names)."""
+    import keras
+
+    optimizer = hvd.DistributedOptimizer(
+        keras.optimizers.SGD(lr, momentum=0.9),
+        backward_passes_per_step=args.backward_passes_per_step,  # allreduce every K passes
+        average_aggregated_gradients=True,  # apply the mean of the K gradients
+        compression=compression(args, hvd))  # float16 on the wire with --compression fp16
+    model.compile(optimizer=optimizer, loss=cross_entropy(model),
+                  metrics=["accuracy"], jit_compile=False)  # Horovod's ops cannot run in XLA
+
     callbacks = [
         hvd.callbacks.BroadcastGlobalVariablesCallback(root_rank=0),  # same start on every rank
         hvd.callbacks.MetricAverageCallback(),  # logs = average over ranks, not rank 0's shard
@@ -230,9 +238,9 @@ def train_with_fit(model, x, y, args, lr, hvd, progress):
     if args.warmup_epochs:  # lr / size -> lr, batch by batch; momentum rescaled to match
         callbacks.append(hvd.callbacks.LearningRateWarmupCallback(
             initial_lr=lr, warmup_epochs=int(args.warmup_epochs), momentum_correction=True))
-    callbacks.append(Report())
+    callbacks.append(progress_report(progress, args, hvd))
     history = model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, shuffle=True,
-                        callbacks=callbacks, verbose=0)  # Report prints, on rank 0 only
+                        callbacks=callbacks, verbose=0)  # progress_report prints, on rank 0
     return history.history["loss"][-1]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -22,26 +21,19 @@ def train_with_mirrored_strategy(x, y, args):
     from mnist_cnn import build_cnn
     from train_mnist_hvd import cross_entropy  # from logits, unless the CNN ends in a softmax
 
+    from utils.training import EpochTimer
+
     strategy = tf.distribute.MirroredStrategy()  # every visible GPU, or the logical CPUs
     replicas = strategy.num_replicas_in_sync
     with strategy.scope():  # variables created here are mirrored on every device
         model = build_cnn()
         model.compile(optimizer=keras.optimizers.SGD(args.base_lr * replicas, momentum=0.9),
                       loss=cross_entropy(model), metrics=["accuracy"])
-    epoch_seconds = []
-
-    def epoch_end(epoch, logs):
-        epoch_seconds.append(epoch_seconds.pop() + time.perf_counter())
-        print(f"epoch {epoch + 1}/{args.epochs}: {epoch_seconds[-1]:.1f} s, loss "
-              f"{logs['loss']:.4f}, accuracy {logs['accuracy']:.4f}", flush=True)
-
-    timer = keras.callbacks.LambdaCallback(
-        on_epoch_begin=lambda epoch, logs: epoch_seconds.append(-time.perf_counter()),
-        on_epoch_end=epoch_end)
+    timer = EpochTimer()
     # fit splits each global batch over the replicas and all-reduces the gradients itself
     model.fit(x, y, batch_size=args.batch_size * replicas, epochs=args.epochs, verbose=0,
               callbacks=[timer])
-    return model, replicas, epoch_seconds
+    return model, replicas, timer.seconds
 
 
 def main(argv: list[str] | None = None) -> int:
