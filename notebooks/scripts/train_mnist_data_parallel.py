@@ -37,22 +37,21 @@ def train_with_data_parallel(x, y, args):
     return model, devices, timer.seconds
 
 
-def host_device_flags(devices: int) -> list[str]:
-    """XLA flags that split the CPU into `devices` host devices (set before JAX starts; GPUs
-    ignore them).
+def use_host_devices(devices: int) -> None:
+    """Split the CPU into `devices` XLA host devices (before JAX starts; GPUs ignore it).
 
-    Host devices are threads of one process, and XLA:CPU ends the whole process when one of
-    them waits a minute for the others at a gradient all-reduce (a warning at 20 s, the end 40 s
-    later). On a machine busy with other work that can be a delay, not a deadlock, so allow 5
-    minutes more (jaxlib 0.8 and later know the flag; older ones, such as Colab's 0.7, refuse
-    unknown flags).
+    Host devices share one thread pool. A device waiting at a gradient all-reduce holds a
+    thread, and so does the next step, dispatched before this one ends; with a thread per device
+    or fewer (2 cores, 2 devices), the device the others wait for may find none free, and XLA
+    ends the process a minute later ("Termination timeout ... only 1 of them arrived"). Two
+    threads per device avoid it (PJRT_NPROC sizes the pool; more cores than that are kept).
     """
-    from importlib.metadata import version
+    from utils.distributed import usable_cores
 
-    flags = [f"--xla_force_host_platform_device_count={devices}"]
-    if tuple(int(part) for part in version("jaxlib").split(".")[:2]) >= (0, 8):
-        flags.append("--xla_cpu_collective_call_terminate_timeout_seconds=300")
-    return flags
+    os.environ["XLA_FLAGS"] = (f"{os.environ.get('XLA_FLAGS', '')} "
+                               f"--xla_force_host_platform_device_count={devices}").strip()
+    os.environ["PJRT_NPROC"] = str(max(int(os.environ.get("PJRT_NPROC", 0)), usable_cores(),
+                                       2 * devices))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.setdefault("KERAS_BACKEND", "jax") != "jax":
         sys.exit(f"keras.distribution runs on the JAX backend here; KERAS_BACKEND is "
                  f"{os.environ['KERAS_BACKEND']!r}")
-    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""),
-                                        *host_device_flags(args.devices)]).strip()
+    use_host_devices(args.devices)
     import keras
     from mnist_cnn import load_data
 
