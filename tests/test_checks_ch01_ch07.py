@@ -290,6 +290,36 @@ def test_07_1_runs_one_job_per_version_of_the_function(monkeypatch, tmp_path):
     assert "def trainer" in open(command[command.index("--solution") + 1]).read()
 
 
+@pytest.mark.parametrize("output, returncode, launches", [
+    ("Process 1 exit with status code 137.", 1, 2),  # a rank lost to the machine: once more
+    ("[1]<stderr>:ValueError: shapes differ\nProcess 1 exit with status code 1.", 1, 1),
+    ("[0]<stdout>:epoch 1", None, 1),  # killed at the timeout: a hang is the answer's
+])
+def test_07_1_runs_the_job_again_only_when_a_rank_died_without_a_python_error(
+        monkeypatch, output, returncode, launches):
+    from utils import distributed
+
+    launched = []
+
+    def failing_once(command, np, **kwargs):
+        launched.append(command)
+        if len(launched) == 1:
+            raise distributed.HorovodJobError("horovodrun -np 2 failed", output, returncode)
+        open(command[command.index("--out") + 1], "w").write('{"np": 2}')
+
+    def trainer(model, x, y, base_lr, batch_size, epochs):
+        return None
+
+    monkeypatch.setattr(distributed, "horovodrun", failing_once)
+    monkeypatch.setattr(ch07, "_JOBS", {})
+    if launches == 2:
+        assert ch07.two_rank_job(trainer) == {"np": 2}
+    else:
+        with pytest.raises(Hint, match="the two-rank job failed"):
+            ch07.two_rank_job(trainer)
+    assert len(launched) == launches
+
+
 def test_07_1_the_grader_can_shrink_the_job(monkeypatch):
     from utils import distributed
 

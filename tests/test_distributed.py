@@ -117,6 +117,25 @@ def test_job_output_helpers_pick_a_ranks_lines_and_the_first_real_error():
     assert distributed.first_rank_error("[0]<stdout>:all good") is None
 
 
+def test_a_rank_that_dies_in_cpp_is_named_with_its_last_words_or_how_it_ended():
+    """No Python error when Gloo or XLA ends a rank: its `what()` line, else horovodrun's word
+    on the exit (a shell's 128 + N for signal N) names the cause."""
+    gloo = "\n".join([
+        "[0]<stdout>:rank 0 waits",
+        "[1]<stderr>:terminate called after throwing an instance of 'gloo::IoException'",
+        "[1]<stderr>:  what():  [gloo/transport/tcp/pair.cc:598] Connection closed by peer",
+        "Process 1 exit with status code 134.",
+        "Terminating remaining workers after failure of Process 1.",
+    ])
+    assert distributed.first_rank_error(gloo) == (
+        "[rank 1] what():  [gloo/transport/tcp/pair.cc:598] Connection closed by peer")
+    killed = "[0]<stdout>:epoch 1\nProcess 1 exit with status code 137.\n"
+    assert distributed.first_rank_error(killed) == "[rank 1] ended with signal SIGKILL"
+    assert distributed.first_rank_error("Process 0 exit with status code 3.") == (
+        "[rank 0] ended with exit code 3")
+    assert distributed.how_it_ended(-33) == "signal 33"
+
+
 def test_a_failed_script_is_told_by_its_signal_its_fatal_line_and_its_last_lines():
     """What a script that XLA aborts prints: absl's fatal line, then a long stack trace."""
     done = subprocess.run([sys.executable, "-c", "import os, sys\n"

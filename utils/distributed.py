@@ -262,6 +262,10 @@ def _horovodrun_command(executable: str) -> list[str]:
 
 _RANK_LINE = re.compile(r"^\[(\d+)\]<(stdout|stderr)>:(.*)$")
 _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*|.*: error: .*)$")
+# absl's fatal log lines (XLA's, TensorFlow's) begin F<month><day>; they, or the C++ runtime's
+# and Python's last words, come before a long stack trace
+_FATAL_LINE_STARTS = ("F0", "F1", "terminate called", "Fatal Python error")
+_RANK_END = re.compile(r"^Process (\d+) exit with status code (\d+)\.$")  # horovodrun's
 _NOISE = ("WARNING: All log messages before absl::InitializeLog()", "To enable the following "
           "instructions", "oneDNN custom operations are on", "cpu_feature_guard.cc")
 
@@ -287,18 +291,34 @@ def rank_lines(output: str, rank: int | None = 0, *, streams: Sequence[str] = ("
 
 
 def first_rank_error(output: str) -> str | None:
-    """The first error a rank reported, like '[1] RuntimeError: ...', or None.
+    """The first error a rank reported, like '[rank 1] RuntimeError: ...', or None.
 
     When one rank fails, the others fail next ("Horovod has been shut down"); the first real
-    error is the one that explains the failure.
+    error is the one that explains the failure. A rank that dies in C++ (Gloo, XLA) prints no
+    Python error: then its fatal line ('terminate called ...', its 'what(): ...'), and failing
+    that, how horovodrun saw it end ('[rank 1] ended with signal SIGKILL').
     """
-    errors = []
+    errors, fatal, ends = [], [], []
     for line in output.splitlines():
         match = _RANK_LINE.match(line)
-        if match and _ERROR_LINE.match(match.group(3).strip()):
-            errors.append(f"[rank {match.group(1)}] {match.group(3).strip()}")
+        text = match.group(3).strip() if match else ""
+        if match and _ERROR_LINE.match(text):
+            errors.append(f"[rank {match.group(1)}] {text}")
+        elif match and (text.startswith(_FATAL_LINE_STARTS) or text.startswith("what():")):
+            fatal.append(f"[rank {match.group(1)}] {text}")
+        elif ended := _RANK_END.match(line.strip()):
+            code = int(ended.group(2))  # a shell's status: 128 + N for signal N
+            ends.append(f"[rank {ended.group(1)}] ended with "
+                        f"{how_it_ended(128 - code if code > 128 else code)}")
     causes = [e for e in errors if "Horovod has been shut down" not in e]
-    return (causes or errors or [None])[0]
+    what = [line for line in fatal if "] what():" in line]
+    return (causes or what or fatal or errors or ends or [None])[0]
+
+
+def rank_raised(output: str) -> bool:
+    """Whether a rank printed a Python error (rather than dying in C++ or being killed)."""
+    return any((match := _RANK_LINE.match(line)) and _ERROR_LINE.match(match.group(3).strip())
+               for line in output.splitlines())
 
 
 def _tail(text: str, lines: int = 25) -> str:
@@ -306,15 +326,14 @@ def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(kept[-lines:])
 
 
-# absl's fatal log lines (XLA's, TensorFlow's) begin F<month><day>; they, or the C++ runtime's
-# and Python's last words, come before a long stack trace
-_FATAL_LINE_STARTS = ("F0", "F1", "terminate called", "Fatal Python error")
-
-
 def how_it_ended(returncode: int) -> str:
     """'exit code 1', or the signal that ended the process: 'signal SIGABRT' for -6."""
-    return (f"signal {signal.Signals(-returncode).name}" if returncode < 0
-            else f"exit code {returncode}")
+    if returncode >= 0:
+        return f"exit code {returncode}"
+    try:
+        return f"signal {signal.Signals(-returncode).name}"
+    except ValueError:  # a number no signal has
+        return f"signal {-returncode}"
 
 
 def script_failure(script: str, returncode: int, output: str) -> str:

@@ -84,15 +84,22 @@ def two_rank_job(function: Any, *, timeout: float = JOB_TIMEOUT) -> dict[str, An
     command = [sys.executable, str(_script()), "--solution", str(folder / "answer.py"),
                "--function", function.__name__, "--out", str(out),
                *[f"--{k.replace('_', '-')}={v}" for k, v in job.items() if k != "np"]]
-    try:
-        distributed.horovodrun(command, job["np"], env={"CUDA_VISIBLE_DEVICES": ""},
-                               timeout=timeout)
-    except distributed.HorovodJobError as error:
-        cause = distributed.first_rank_error(error.output) or str(error).splitlines()[0]
-        if error.returncode is None:  # killed at the timeout
-            cause += (" (a collective operation that only some ranks call, e.g. under `if "
-                      "hvd.rank() == 0`, waits forever for the others)")
-        raise Hint(f"the two-rank job failed: {cause}") from None
+    for attempt in (1, 2):
+        try:
+            distributed.horovodrun(command, job["np"], env={"CUDA_VISIBLE_DEVICES": ""},
+                                   timeout=timeout)
+            break
+        except distributed.HorovodJobError as error:
+            cause = distributed.first_rank_error(error.output) or str(error).splitlines()[0]
+            if attempt == 1 and error.returncode is not None and not distributed.rank_raised(
+                    error.output):  # a rank lost to the machine, not to the answer: once more
+                print(f"the two-rank job failed ({cause}); running it once more",
+                      file=sys.stderr)
+                continue
+            if error.returncode is None:  # killed at the timeout
+                cause += (" (a collective operation that only some ranks call, e.g. under `if "
+                          "hvd.rank() == 0`, waits forever for the others)")
+            raise Hint(f"the two-rank job failed: {cause}") from None
     _JOBS[key] = json.loads(out.read_text())
     return _JOBS[key]
 
