@@ -32,8 +32,12 @@ def runs(tmp_path_factory):
                    "--out", str(out), "--summary", str(out / "summary.json")]
         for name, value in parameters.items():
             command += ["-p", f"{name}={json.dumps(value)}"]
+        # One thread each (torch's OpenMP, JAX's XLA pool), as the grader gives a worker: the
+        # two runs share two cores with the other test worker, and more threads than cores
+        # made them spin against each other (over 600 s, against 59 and 79 s alone).
         done = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                              env={**os.environ, "KERAS_BACKEND": backend})
+                              env={**os.environ, "KERAS_BACKEND": backend,
+                                   "OMP_NUM_THREADS": "1", "PJRT_NPROC": "1"})
         return done, out
 
     with ThreadPoolExecutor(max_workers=len(BACKENDS)) as pool:
